@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import { coreConfigSchema } from '../../config/core.js';
+import { loadConfigFile } from '../../config/load.js';
+import { runTrainJob } from '../../pipeline/train.js';
+import { UsageError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import { expandPaths } from '../glob.js';
+import { Progress } from '../progress.js';
+
+export const TRAIN_USAGE = `noisefloor train --data <file|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
+
+Fits the diffusion denoiser on normal data (CSV, JSONL), exports model.onnx, calibrates
+thresholds on held-out windows and writes a model directory. Ctrl-C stops training and
+writes the model from the best weights so far (exit 130).`;
+
+export async function trainCommand(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      config: { type: 'string' },
+      epochs: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(TRAIN_USAGE + '\n');
+    return 0;
+  }
+  const patterns = [...(values.data ?? []), ...positionals];
+  if (patterns.length === 0) throw new UsageError('train needs --data <files>');
+  if (!values.out) throw new UsageError('train needs --out <model-dir>');
+  const config = await loadConfigFile(coreConfigSchema, values.config);
+  if (values.epochs) config.train.epochs = parsePositiveInt(values.epochs, '--epochs');
+  if (values.seed) config.train.seed = parsePositiveInt(values.seed, '--seed');
+  const files = await expandPaths(patterns);
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    log.warn('interrupted: finishing the current step and writing the best model so far (Ctrl-C again to quit now)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const progress = new Progress('train');
+  try {
+    const job = await runTrainJob({
+      files,
+      outDir: values.out,
+      config,
+      log,
+      signal: controller.signal,
+      onProgress: (p) =>
+        progress.update(
+          ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+          `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''}`,
+          p.etaSeconds,
+          p.valLoss !== undefined,
+        ),
+    });
+    progress.done();
+    const cal = job.manifest.calibration;
+    process.stderr.write(
+      `model ${job.manifest.modelVersion} written to ${values.out}: ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
+        `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), val loss ${Math.min(...job.result.valLoss).toFixed(4)}, ` +
+        `threshold raw ${cal?.thresholdRaw.toPrecision(4)} for false-alarm rate ${cal?.targetFalseAlarmRate}\n`,
+    );
+    return job.result.interrupted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+export function parsePositiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer, got "${v}"`);
+  return n;
+}

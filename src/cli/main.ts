@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { createLogger, type LogLevel } from '../util/log.js';
+import { isNoisefloorError } from '../util/errors.js';
+import { scoreCommand, SCORE_USAGE } from './commands/score.js';
+import { trainCommand, TRAIN_USAGE } from './commands/train.js';
+
+const USAGE = `noisefloor: streaming anomaly detection with a diffusion model
+
+Commands:
+  train     fit a model on normal data            (noisefloor train --help)
+  score     score recorded files                  (noisefloor score --help)
+
+Exit codes: 0 ok, 1 anomalies found (score --fail-on-anomaly) or runtime failure,
+2 usage, configuration or input error, 130 interrupted.
+Logs are JSON lines on stderr; NOISEFLOOR_LOG_LEVEL=debug|info|warn|error.
+
+${TRAIN_USAGE}
+
+${SCORE_USAGE}`;
+
+type Command = (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  train: trainCommand,
+  score: scoreCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const log = createLogger({ level: (process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await cmd(rest, log);
+  } catch (e) {
+    if (isNoisefloorError(e)) {
+      process.stderr.write(`noisefloor ${name}: ${e.message}\n`);
+      log.debug('error', { error: e, stack: e.stack });
+      return e.exitCode;
+    }
+    if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`noisefloor ${name}: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`noisefloor ${name}: unexpected error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // The wasm backend and ORT keep handles open; a finished command must still exit.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (e) => {
+    process.stderr.write(String(e) + '\n');
+    process.exit(1);
+  },
+);

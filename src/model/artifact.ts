@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { ModelLoadError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { validateSpec, type DenoiserSpec } from './denoiser.js';
+import { DenoiserRuntime, type RuntimeOptions } from './runtime.js';
+import type { NoiseSchedule } from './schedule.js';
+import type { NormalisationParams } from '../ingest/normaliser.js';
+
+/**
+ * The model directory is the contract between trainer and daemon: `model.onnx` (eps_theta,
+ * x [B,C,W], t [B] -> eps [B,C,W]) and `noisefloor.json` described by this schema. Anyone
+ * may bring their own ONNX denoiser with a matching manifest.
+ */
+export const MANIFEST_FILE = 'noisefloor.json';
+export const ONNX_FILE = 'model.onnx';
+export const FORMAT_VERSION = 1;
+
+const tailSchema = z.object({ u: z.number(), exceedRate: z.number(), sigma: z.number(), xi: z.number(), excesses: z.number() });
+
+export const calibrationManifestSchema = z.object({
+  n: z.number().int().min(1),
+  probs: z.array(z.number()).min(2),
+  quantiles: z.array(z.number()).min(2),
+  tail: tailSchema.nullable(),
+  targetFalseAlarmRate: z.number(),
+  thresholdRaw: z.number(),
+  threshold: z.number(),
+});
+
+export const manifestSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** Content hash of model.onnx plus the creation time: what alerts and metrics report. */
+  modelVersion: z.string().min(1),
+  createdAt: z.string(),
+  channels: z.array(z.string()).min(1),
+  window: z.object({ length: z.number().int().min(2), hop: z.number().int().min(1) }),
+  normalisation: z.object({
+    method: z.enum(['robust', 'standard']),
+    center: z.array(z.number()),
+    scale: z.array(z.number().positive()),
+  }),
+  denoiser: z.object({
+    arch: z.enum(['mixer', 'mlp']),
+    channels: z.number().int(),
+    window: z.number().int(),
+    patch: z.number().int(),
+    dim: z.number().int(),
+    depth: z.number().int(),
+    expansion: z.number().int(),
+    timeDim: z.number().int(),
+  }),
+  schedule: z.object({ kind: z.enum(['cosine', 'linear']), T: z.number().int().min(2), alphaBar: z.array(z.number().gt(0).lte(1)) }),
+  scoring: z.object({
+    mode: z.enum(['reconstruction', 'likelihood']),
+    t0: z.number(),
+    steps: z.number().int(),
+    samples: z.number().int(),
+    likelihoodTs: z.array(z.number()),
+    batchSize: z.number().int(),
+    seed: z.number().int(),
+  }),
+  calibration: calibrationManifestSchema.nullable(),
+  /** Free-form description of the input, e.g. audio feature settings; kept as given. */
+  features: z.record(z.string(), z.unknown()).optional(),
+  training: z.record(z.string(), z.unknown()),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type Calibration = z.infer<typeof calibrationManifestSchema>;
+export type TailFit = z.infer<typeof tailSchema>;
+
+export interface LoadedModel {
+  dir: string;
+  manifest: Manifest;
+  runtime: DenoiserRuntime;
+  schedule: NoiseSchedule;
+  normalisation: NormalisationParams;
+  spec: DenoiserSpec;
+  channels: number;
+  window: number;
+  version: string;
+}
+
+export function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Writes a model directory atomically: files go to a sibling temp directory which then
+ * replaces `dir`, so a daemon watching `dir` never sees half a model.
+ */
+export async function writeModelDir(dir: string, onnx: Uint8Array, manifest: Manifest): Promise<void> {
+  const parsed = manifestSchema.parse(manifest);
+  const abs = path.resolve(dir);
+  const tmp = `${abs}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeFile(path.join(tmp, ONNX_FILE), onnx);
+  await writeFile(path.join(tmp, MANIFEST_FILE), JSON.stringify(parsed, null, 2) + '\n');
+  const old = `${abs}.old-${process.pid}`;
+  let hadOld = false;
+  try {
+    await rename(abs, old);
+    hadOld = true;
+  } catch {
+    /* no previous model */
+  }
+  await mkdir(path.dirname(abs), { recursive: true });
+  await rename(tmp, abs);
+  if (hadOld) await rm(old, { recursive: true, force: true });
+}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ModelLoadError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e} (is ${dir} a noisefloor model directory?)`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ModelLoadError(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  const fv = (raw as { formatVersion?: unknown })?.formatVersion;
+  if (fv !== FORMAT_VERSION) throw new ModelLoadError(`${file} has format version ${String(fv)}, this noisefloor reads version ${FORMAT_VERSION}`);
+  const res = manifestSchema.safeParse(raw);
+  if (!res.success)
+    throw new ModelLoadError(`${file} is invalid: ${res.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const m = res.data;
+  const problems = validateSpec(m.denoiser as DenoiserSpec);
+  const C = m.channels.length;
+  if (m.denoiser.channels !== C) problems.push(`denoiser has ${m.denoiser.channels} channels, manifest lists ${C}`);
+  if (m.denoiser.window !== m.window.length) problems.push(`denoiser window ${m.denoiser.window} differs from window.length ${m.window.length}`);
+  if (m.normalisation.center.length !== C || m.normalisation.scale.length !== C) problems.push('normalisation must have one centre and scale per channel');
+  if (m.schedule.alphaBar.length !== m.schedule.T) problems.push(`schedule has ${m.schedule.alphaBar.length} alphaBar values for T=${m.schedule.T}`);
+  if (problems.length) throw new ModelLoadError(`${file} is inconsistent: ${problems.join('; ')}`);
+  return m;
+}
+
+/** Loads and checks a model directory; the ORT session is created once here. */
+export async function loadModel(dir: string, runtimeOpts: RuntimeOptions, log: Logger): Promise<LoadedModel> {
+  const manifest = await readManifest(dir);
+  const onnxPath = path.join(dir, ONNX_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(onnxPath);
+  } catch (e) {
+    throw new ModelLoadError(`cannot read ${onnxPath}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const channels = manifest.channels.length;
+  const window = manifest.window.length;
+  const runtime = await DenoiserRuntime.create(bytes, { channels, window }, runtimeOpts, log).catch((e: unknown) => {
+    if (e instanceof ModelLoadError) throw new ModelLoadError(`${onnxPath}: ${e.message}`);
+    throw e;
+  });
+  return {
+    dir,
+    manifest,
+    runtime,
+    schedule: manifest.schedule,
+    normalisation: manifest.normalisation,
+    spec: manifest.denoiser as DenoiserSpec,
+    channels,
+    window,
+    version: manifest.modelVersion,
+  };
+}

@@ -1,0 +1,148 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import type { DataConfig } from '../config/core.js';
+import { openSeries, type SeriesSource } from '../ingest/readers.js';
+import type { Window } from '../ingest/types.js';
+import { StreamWindower } from '../ingest/windower.js';
+import { InputError } from '../util/errors.js';
+import type { Detector } from '../scoring/detector.js';
+import type { WindowScore } from '../scoring/types.js';
+
+export type OutputFormat = 'csv' | 'jsonl';
+
+export interface FileSummary {
+  file: string;
+  stream: string;
+  rows: number;
+  windows: number;
+  anomalous: number;
+  maxScore: number;
+  maxRaw: number;
+}
+
+/**
+ * Streams one series through windows and the detector in batches; `onBatch` receives
+ * each scored batch in order. The very code path `serve` uses per stream, plus a final
+ * window at the end of the file so that every row is covered.
+ */
+export async function scoreSource(
+  src: SeriesSource,
+  detector: Detector,
+  onBatch: (windows: Window[], results: WindowScore[]) => void | Promise<void>,
+  batchSize = 256,
+): Promise<{ rows: number; windows: number }> {
+  const { length, hop } = detector.model.manifest.window;
+  const windower = new StreamWindower(src.header.stream, { length, hop, channels: src.header.channels.length });
+  let pending: Window[] = [];
+  let windows = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    windows += batch.length;
+    await onBatch(batch, await detector.score(batch));
+  };
+  for await (const rec of src.records()) {
+    const w = windower.push(rec);
+    if (w) {
+      pending.push(w);
+      if (pending.length >= batchSize) await flush();
+    }
+  }
+  const last = windower.flush();
+  if (last) pending.push(last);
+  await flush();
+  if (windower.seen < length) throw new InputError(`only ${windower.seen} rows, fewer than one window of ${length}`, { file: src.file });
+  return { rows: windower.seen, windows };
+}
+
+/** Opens a file with the model's channel names, so columns are matched by name. */
+export function openForModel(file: string, detector: Detector, data: Partial<DataConfig> = {}): Promise<SeriesSource> {
+  return openSeries(file, {
+    channels: detector.channelNames,
+    timestampColumn: data.timestampColumn,
+    format: data.format,
+    delimiter: data.delimiter,
+  });
+}
+
+/** Epoch milliseconds print as ISO 8601; other timestamps as given. */
+export function formatTs(ts: number | string | undefined): string {
+  if (ts === undefined) return '';
+  if (typeof ts === 'number' && ts > 1e11 && ts < 1e14) return new Date(ts).toISOString();
+  return String(ts);
+}
+
+function csvCell(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export class ScoreWriter {
+  private header = false;
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly format: OutputFormat,
+    private readonly channelNames: string[],
+    private readonly withTimestamps: boolean,
+  ) {}
+
+  write(windows: Window[], results: WindowScore[]): void {
+    let text = '';
+    if (this.format === 'csv' && !this.header) {
+      this.header = true;
+      text += ['stream', 'start', 'end', ...(this.withTimestamps ? ['start_ts', 'end_ts'] : []), 'raw_score', 'score', 'anomaly', 'top_channel'].join(',') + '\n';
+    }
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i];
+      const r = results[i];
+      const top = this.channelNames[r.topChannel] ?? String(r.topChannel);
+      if (this.format === 'csv') {
+        const cells = [csvCell(w.stream), String(w.start), String(w.end)];
+        if (this.withTimestamps) cells.push(csvCell(formatTs(w.startTs)), csvCell(formatTs(w.endTs)));
+        cells.push(r.raw.toPrecision(6), r.score.toFixed(6), r.anomaly ? '1' : '0', csvCell(top));
+        text += cells.join(',') + '\n';
+      } else {
+        const row: Record<string, unknown> = { stream: w.stream, start: w.start, end: w.end };
+        if (this.withTimestamps) {
+          row.start_ts = formatTs(w.startTs);
+          row.end_ts = formatTs(w.endTs);
+        }
+        Object.assign(row, {
+          raw_score: Number(r.raw.toPrecision(6)),
+          score: Number(r.score.toFixed(6)),
+          anomaly: r.anomaly ? 1 : 0,
+          top_channel: top,
+          channel_errors: Array.from(r.channelErrors, (e) => Number(e.toPrecision(4))),
+        });
+        text += JSON.stringify(row) + '\n';
+      }
+    }
+    this.out.write(text);
+  }
+}
+
+/**
+ * An output file that appears only when complete: rows go to a temp file renamed into
+ * place on success and removed on failure, so an input error leaves no partial output.
+ */
+export class AtomicOutput {
+  readonly stream: WriteStream;
+  private readonly tmp: string;
+  constructor(readonly file: string) {
+    this.tmp = `${file}.partial-${process.pid}`;
+    this.stream = createWriteStream(this.tmp);
+  }
+  private close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+  async commit(): Promise<void> {
+    await this.close();
+    await rename(this.tmp, this.file);
+  }
+  async abort(): Promise<void> {
+    await this.close().catch(() => undefined);
+    await rm(this.tmp, { force: true });
+  }
+}

@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { CoreConfig } from '../config/core.js';
+import { NormaliserFitter, normaliseWindow, type NormalisationParams } from '../ingest/normaliser.js';
+import { openSeries } from '../ingest/readers.js';
+import type { Window } from '../ingest/types.js';
+import { StreamWindower } from '../ingest/windower.js';
+import { FORMAT_VERSION, sha256, writeModelDir, type Manifest } from '../model/artifact.js';
+import { validateSpec, parameterCount, type DenoiserSpec, type Weights } from '../model/denoiser.js';
+import { exportDenoiserOnnx } from '../model/onnx-export.js';
+import { DenoiserRuntime, ORT_VERSION } from '../model/runtime.js';
+import { makeSchedule, type NoiseSchedule } from '../model/schedule.js';
+import { initTfBackend } from '../model/tf-backend.js';
+import { trainDenoiser, type TrainProgress, type TrainResult, type WindowSet } from '../model/trainer.js';
+import { calibrate } from '../scoring/calibration.js';
+import { DiffusionScorer } from '../scoring/scorer.js';
+import { ConfigError, InputError, TrainingError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { Rng } from '../util/rng.js';
+
+export const NOISEFLOOR_VERSION = '0.1.0';
+
+export interface CollectedWindows {
+  channels: string[];
+  /** Raw windows, grouped by source, in time order within each source. */
+  bySource: Window[][];
+  normalisation: NormalisationParams;
+  records: number;
+  dataHash: string;
+}
+
+/**
+ * Reads normal data into windows with bounded memory: windows are kept by reservoir
+ * sampling up to `maxWindows`, and the normaliser sees a bounded sample of values.
+ */
+export async function collectWindows(files: string[], config: CoreConfig, log: Logger): Promise<CollectedWindows> {
+  if (files.length === 0) throw new InputError('no input files');
+  const { length } = config.window;
+  const hop = config.train.stride;
+  const cap = config.train.maxWindows;
+  const rng = new Rng(config.train.seed);
+  const kept: { src: number; seq: number; w: Window }[] = [];
+  let seen = 0;
+  let channels: string[] | null = null;
+  let fitter: NormaliserFitter | null = null;
+  let records = 0;
+  const hash = createHash('sha256');
+  for (let f = 0; f < files.length; f++) {
+    const src = await openSeries(files[f], {
+      channels: channels ?? config.data.channels,
+      timestampColumn: config.data.timestampColumn,
+      format: config.data.format,
+      delimiter: config.data.delimiter,
+    });
+    if (channels === null) {
+      channels = src.header.channels;
+      fitter = new NormaliserFitter(channels.length, 200_000, config.train.seed);
+    }
+    const windower = new StreamWindower(src.header.stream, { length, hop, channels: channels.length });
+    let seq = 0;
+    for await (const rec of src.records()) {
+      records++;
+      hash.update(new Uint8Array(rec.values.buffer, rec.values.byteOffset, rec.values.byteLength));
+      fitter!.add(rec.values);
+      const w = windower.push(rec);
+      if (!w) continue;
+      const item = { src: f, seq: seq++, w };
+      if (kept.length < cap) kept.push(item);
+      else {
+        const j = Math.floor(rng.next() * (seen + 1));
+        if (j < cap) kept[j] = item;
+      }
+      seen++;
+    }
+    if (windower.seen < length)
+      throw new InputError(`only ${windower.seen} rows, fewer than one window of ${length}`, { file: files[f] });
+    log.debug('read training file', { file: files[f], rows: windower.seen, windows: seq });
+  }
+  const bySource: Window[][] = files.map(() => []);
+  kept.sort((a, b) => a.src - b.src || a.seq - b.seq);
+  for (const k of kept) bySource[k.src].push(k.w);
+  return { channels: channels!, bySource, normalisation: fitter!.fit(config.train.normalisation), records, dataHash: hash.digest('hex') };
+}
+
+/**
+ * Splits each source's windows in time: the newest `fraction` for validation. Training
+ * windows that overlap the first validation window are dropped, so no time step is in both.
+ */
+export function splitTrainValidation(bySource: Window[][], fraction: number): { train: Window[]; val: Window[] } {
+  const train: Window[] = [];
+  const val: Window[] = [];
+  for (const ws of bySource) {
+    if (ws.length < 2) {
+      train.push(...ws);
+      continue;
+    }
+    const nVal = Math.max(1, Math.round(ws.length * fraction));
+    const first = ws[ws.length - nVal];
+    for (const w of ws.slice(0, ws.length - nVal)) if (w.end < first.start) train.push(w);
+    val.push(...ws.slice(ws.length - nVal));
+  }
+  return { train, val };
+}
+
+export function toWindowSet(windows: Window[], norm: NormalisationParams): WindowSet {
+  const size = windows[0].channels * windows[0].length;
+  const data = new Float32Array(windows.length * size);
+  windows.forEach((w, i) => normaliseWindow(norm, w.data, w.length, data, i * size));
+  return { data, n: windows.length, size };
+}
+
+export function denoiserSpecFrom(config: CoreConfig, channels: number): DenoiserSpec {
+  const m = config.model;
+  const spec: DenoiserSpec = {
+    arch: m.arch,
+    channels,
+    window: config.window.length,
+    patch: m.patch,
+    dim: m.dim,
+    depth: m.depth,
+    expansion: m.expansion,
+    timeDim: m.timeDim,
+  };
+  const errs = validateSpec(spec);
+  if (errs.length) throw new ConfigError('invalid model settings', errs.map((e) => `model: ${e}`));
+  return spec;
+}
+
+export interface TrainJobOptions {
+  files: string[];
+  outDir: string;
+  config: CoreConfig;
+  log: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  /** Extra manifest fields (audio feature settings). */
+  features?: Record<string, unknown>;
+  /** Windows already made (audio features); skips reading files. */
+  collected?: CollectedWindows;
+}
+
+export interface TrainJobResult {
+  manifest: Manifest;
+  result: TrainResult;
+  trainWindows: number;
+  valWindows: number;
+}
+
+/** Builds the manifest's calibration by scoring held-out windows through ORT, as `score` would. */
+async function calibrateOnValidation(
+  onnx: Uint8Array,
+  spec: DenoiserSpec,
+  schedule: NoiseSchedule,
+  normalisation: NormalisationParams,
+  val: Window[],
+  config: CoreConfig,
+  log: Logger,
+) {
+  const runtime = await DenoiserRuntime.create(onnx, { channels: spec.channels, window: spec.window }, { provider: 'cpu', intraOpThreads: config.runtime.intraOpThreads }, log);
+  try {
+    const scorer = new DiffusionScorer({ runtime, schedule, normalisation, channels: spec.channels, window: spec.window }, config.scoring, null);
+    const raws = await scorer.scoreRaw(val);
+    return calibrate(
+      raws.map((r) => r.raw),
+      config.calibration.targetFalseAlarmRate,
+      config.calibration.tailQuantile,
+    );
+  } finally {
+    await runtime.release();
+  }
+}
+
+export async function buildModelArtifact(
+  spec: DenoiserSpec,
+  schedule: NoiseSchedule,
+  weights: Weights,
+  collected: CollectedWindows,
+  val: Window[],
+  config: CoreConfig,
+  training: Record<string, unknown>,
+  log: Logger,
+  features?: Record<string, unknown>,
+): Promise<{ onnx: Uint8Array; manifest: Manifest }> {
+  const createdAt = new Date().toISOString();
+  const onnx = exportDenoiserOnnx(spec, weights, { version: NOISEFLOOR_VERSION, createdAt });
+  const calibration = await calibrateOnValidation(onnx, spec, schedule, collected.normalisation, val, config, log);
+  const manifest: Manifest = {
+    formatVersion: FORMAT_VERSION,
+    modelVersion: `${sha256(onnx).slice(0, 12)}-${createdAt.replace(/[-:]/g, '').slice(0, 15)}`,
+    createdAt,
+    channels: collected.channels,
+    window: { length: config.window.length, hop: config.window.hop },
+    normalisation: collected.normalisation,
+    denoiser: spec,
+    schedule,
+    scoring: config.scoring,
+    calibration,
+    ...(features ? { features } : {}),
+    training,
+  };
+  return { onnx, manifest };
+}
+
+export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult> {
+  const { config, log } = opts;
+  const backend = await initTfBackend(log, config.train.backend);
+  const collected = opts.collected ?? (await collectWindows(opts.files, config, log));
+  const { train, val } = splitTrainValidation(collected.bySource, config.train.validationSplit);
+  if (train.length < 8 || val.length < 4)
+    throw new TrainingError(
+      `too little normal data: ${train.length} training and ${val.length} validation windows (need 8 and 4); supply more rows or a shorter window/hop`,
+    );
+  const spec = denoiserSpecFrom(config, collected.channels.length);
+  const schedule = makeSchedule(config.model.schedule, config.model.T);
+  log.info('training', {
+    files: opts.files.length,
+    records: collected.records,
+    trainWindows: train.length,
+    valWindows: val.length,
+    arch: spec.arch,
+    parameters: parameterCount(spec),
+    backend: backend.name,
+  });
+  const tensorsBefore = tf.memory().numTensors;
+  const result = await trainDenoiser(toWindowSet(train, collected.normalisation), toWindowSet(val, collected.normalisation), {
+    spec,
+    schedule,
+    config: config.train,
+    log,
+    checkpointDir: path.join(opts.outDir + '.checkpoint'),
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+  });
+  const leaked = tf.memory().numTensors - tensorsBefore;
+  if (leaked > 0) log.warn('tfjs tensors left after training', { leaked });
+  const training = {
+    files: opts.files.map((f) => path.basename(f)),
+    dataHash: collected.dataHash,
+    records: collected.records,
+    trainWindows: train.length,
+    valWindows: val.length,
+    epochs: result.epochsRun,
+    bestEpoch: result.bestEpoch,
+    trainLoss: result.trainLoss,
+    valLoss: result.valLoss,
+    stoppedEarly: result.stoppedEarly,
+    interrupted: result.interrupted,
+    seconds: result.seconds,
+    seed: config.train.seed,
+    config: config.train,
+    backend: backend.name,
+    libraries: { noisefloor: NOISEFLOOR_VERSION, tfjs: tf.version.tfjs, onnxruntime: ORT_VERSION, node: process.version },
+    host: { platform: os.platform(), arch: os.arch(), cpus: os.cpus().length },
+  };
+  const { onnx, manifest } = await buildModelArtifact(spec, schedule, result.weights, collected, val, config, training, log, opts.features);
+  await writeModelDir(opts.outDir, onnx, manifest);
+  log.info('model written', {
+    dir: opts.outDir,
+    version: manifest.modelVersion,
+    thresholdRaw: manifest.calibration?.thresholdRaw,
+    seconds: result.seconds,
+    interrupted: result.interrupted,
+  });
+  return { manifest, result, trainWindows: train.length, valWindows: val.length };
+}

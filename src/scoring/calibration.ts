@@ -1,0 +1,118 @@
+/**
+ * Calibration of raw scores on held-out normal windows: an empirical distribution for the
+ * body and a generalised Pareto tail (peaks over threshold) beyond `tailQuantile`, so
+ * that thresholds for small false-alarm rates extrapolate past the largest score seen.
+ *
+ * Calibrated score = 1 - P(raw score of a normal window >= s), in [0, 1]. The threshold
+ * for a target false-alarm rate q sits at calibrated score 1 - q on every model, which is
+ * what makes scores of different streams and models comparable.
+ */
+import type { Calibration, TailFit } from '../model/artifact.js';
+
+export type { Calibration, TailFit };
+
+/**
+ * GPD fit by probability-weighted moments (Hosking & Wallis 1987): robust for the small
+ * samples a calibration has, and never fails to return. xi is clamped to [-0.5, 0.5],
+ * where the estimator is reliable.
+ */
+export function fitGpd(excesses: number[]): { sigma: number; xi: number } {
+  const y = [...excesses].sort((a, b) => a - b);
+  const n = y.length;
+  const a0 = y.reduce((s, v) => s + v, 0) / n;
+  if (n < 3 || a0 <= 0) return { sigma: Math.max(a0, 1e-12), xi: 0 };
+  let a1 = 0;
+  for (let i = 0; i < n; i++) a1 += ((n - 1 - i) / (n - 1)) * y[i];
+  a1 /= n;
+  const d = a0 - 2 * a1;
+  if (d <= 0) return { sigma: a0, xi: 0 };
+  let xi = a0 / d - 2;
+  xi = Math.max(-0.5, Math.min(0.5, xi));
+  // Re-derive sigma from the mean excess for the clamped xi: E[Y] = sigma / (1 - xi).
+  return { sigma: Math.max(a0 * (1 - xi), 1e-12), xi };
+}
+
+function gpdSurvival(excess: number, sigma: number, xi: number): number {
+  if (excess <= 0) return 1;
+  if (Math.abs(xi) < 1e-9) return Math.exp(-excess / sigma);
+  const base = 1 + (xi * excess) / sigma;
+  if (base <= 0) return 0;
+  return Math.pow(base, -1 / xi);
+}
+
+function gpdQuantile(survival: number, sigma: number, xi: number): number {
+  if (Math.abs(xi) < 1e-9) return -sigma * Math.log(survival);
+  return (sigma / xi) * (Math.pow(survival, -xi) - 1);
+}
+
+const BODY_PROBS = Array.from({ length: 101 }, (_, i) => i / 100);
+
+function quantile(sorted: number[], p: number): number {
+  const pos = (sorted.length - 1) * p;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function calibrate(rawScores: ArrayLike<number>, targetFalseAlarmRate: number, tailQuantile: number): Calibration {
+  const sorted = Array.from(rawScores).filter(Number.isFinite).sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) throw new Error('calibration needs at least one held-out score');
+  const quantiles = BODY_PROBS.map((p) => quantile(sorted, p));
+  let tail: TailFit | null = null;
+  const u = quantile(sorted, tailQuantile);
+  const exc = sorted.filter((v) => v > u).map((v) => v - u);
+  // Fewer than 10 peaks make the tail fit noise; the empirical maximum is used instead.
+  if (exc.length >= 10) {
+    const { sigma, xi } = fitGpd(exc);
+    tail = { u, exceedRate: exc.length / n, sigma, xi, excesses: exc.length };
+  }
+  const cal: Calibration = {
+    n,
+    probs: BODY_PROBS,
+    quantiles,
+    tail,
+    targetFalseAlarmRate,
+    thresholdRaw: 0,
+    threshold: 1 - targetFalseAlarmRate,
+  };
+  cal.thresholdRaw = rawThreshold(cal, targetFalseAlarmRate);
+  return cal;
+}
+
+/** Raw score whose exceedance probability under the calibration is `rate`. */
+export function rawThreshold(cal: Calibration, rate: number): number {
+  const t = cal.tail;
+  if (t && rate < t.exceedRate) return t.u + gpdQuantile(rate / t.exceedRate, t.sigma, t.xi);
+  const p = 1 - rate;
+  if (p >= 1) return cal.quantiles[cal.quantiles.length - 1];
+  const pos = p * (cal.probs.length - 1);
+  const lo = Math.floor(pos);
+  return cal.quantiles[lo] + (cal.quantiles[lo + 1] - cal.quantiles[lo]) * (pos - lo);
+}
+
+/** P(normal raw score >= raw) under the calibration. */
+export function exceedanceProbability(cal: Calibration, raw: number): number {
+  const t = cal.tail;
+  if (t && raw > t.u) return t.exceedRate * gpdSurvival(raw - t.u, t.sigma, t.xi);
+  const q = cal.quantiles;
+  if (raw <= q[0]) return 1;
+  if (raw >= q[q.length - 1]) return t ? t.exceedRate : 1 / (cal.n + 1);
+  // Binary search for the body segment, then interpolate the CDF linearly.
+  let lo = 0;
+  let hi = q.length - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (q[mid] <= raw) lo = mid;
+    else hi = mid;
+  }
+  const span = q[hi] - q[lo];
+  const frac = span > 0 ? (raw - q[lo]) / span : 1;
+  const cdf = cal.probs[lo] + (cal.probs[hi] - cal.probs[lo]) * frac;
+  const floor = t ? t.exceedRate : 1 / (cal.n + 1);
+  return Math.max(1 - cdf, floor);
+}
+
+export function calibratedScore(cal: Calibration, raw: number): number {
+  return 1 - exceedanceProbability(cal, raw);
+}

@@ -1,0 +1,189 @@
+import type { Window } from '../ingest/types.js';
+import { normaliseWindow, type NormalisationParams } from '../ingest/normaliser.js';
+import type { DenoiserRuntime } from '../model/runtime.js';
+import { ddimTimesteps, type NoiseSchedule } from '../model/schedule.js';
+import type { ScoringConfig } from '../config/core.js';
+import { ModelInputError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { calibratedScore, type Calibration } from './calibration.js';
+import type { WindowScore } from './types.js';
+
+export interface RawScore {
+  raw: number;
+  channelErrors: Float32Array;
+  timeErrors: Float32Array;
+}
+
+/** What the scorer needs of a model; `LoadedModel` provides it. */
+export interface ScorerModel {
+  runtime: DenoiserRuntime;
+  schedule: NoiseSchedule;
+  normalisation: NormalisationParams;
+  channels: number;
+  window: number;
+}
+
+/**
+ * Partial-noising diffusion scorer.
+ *
+ * reconstruction: x_t0 = sqrt(abar) x0 + sqrt(1 - abar) eps for M fixed noise draws, then
+ * K deterministic DDIM steps back to x0_hat; raw score = mean (x0 - x0_hat)^2 over channels,
+ * steps and draws. likelihood: mean |eps - eps_theta(x_t, t)|^2 over a few t (no chain).
+ *
+ * The M noises come from a fixed, seeded bank shared by all windows (common random
+ * numbers): a window's score does not depend on which batch it was in, so `score`,
+ * `serve` and `evaluate` agree window for window, and score differences between windows
+ * are not sampling noise. All windows of a call times M go through ORT as one batch per
+ * step (split only beyond `batchSize` windows).
+ */
+export class DiffusionScorer {
+  private readonly noiseBank: Float32Array;
+  private readonly size: number;
+
+  constructor(
+    private readonly model: ScorerModel,
+    readonly params: ScoringConfig,
+    private readonly calibration: Calibration | null,
+  ) {
+    this.size = model.channels * model.window;
+    this.noiseBank = new Rng(params.seed).fillNormal(new Float32Array(params.samples * this.size));
+  }
+
+  /** Step index of the partial-noising depth. */
+  get t0Step(): number {
+    return Math.max(1, Math.min(this.model.schedule.T - 1, Math.round(this.params.t0 * (this.model.schedule.T - 1))));
+  }
+
+  async score(windows: Window[]): Promise<WindowScore[]> {
+    const raws = await this.scoreRaw(windows);
+    const cal = this.calibration;
+    return raws.map((r) => {
+      let top = 0;
+      for (let c = 1; c < r.channelErrors.length; c++) if (r.channelErrors[c] > r.channelErrors[top]) top = c;
+      const score = cal ? calibratedScore(cal, r.raw) : Number.NaN;
+      return { ...r, score, anomaly: cal ? r.raw >= cal.thresholdRaw : false, topChannel: top };
+    });
+  }
+
+  async scoreRaw(windows: Window[]): Promise<RawScore[]> {
+    for (const w of windows)
+      if (w.channels !== this.model.channels || w.length !== this.model.window)
+        throw new ModelInputError(
+          `window of stream "${w.stream}" is ${w.channels} x ${w.length}, the model expects ${this.model.channels} x ${this.model.window}`,
+        );
+    const out: RawScore[] = [];
+    for (let i = 0; i < windows.length; i += this.params.batchSize) {
+      const chunk = windows.slice(i, i + this.params.batchSize);
+      const x0 = new Float32Array(chunk.length * this.size);
+      chunk.forEach((w, j) => normaliseWindow(this.model.normalisation, w.data, w.length, x0, j * this.size));
+      const err = this.params.mode === 'likelihood' ? await this.likelihoodErrors(x0, chunk.length) : await this.reconstructionErrors(x0, chunk.length);
+      out.push(...this.summarise(err, chunk.length));
+    }
+    return out;
+  }
+
+  /** Mean squared error per window, channel and step: [n, C, W]. */
+  private async reconstructionErrors(x0: Float32Array, n: number): Promise<Float32Array> {
+    const { samples: M } = this.params;
+    const S = this.size;
+    const ab = this.model.schedule.alphaBar;
+    const steps = ddimTimesteps(this.t0Step, this.params.steps);
+    const rows = n * M;
+    let xt = new Float32Array(rows * S);
+    const a0 = Math.sqrt(ab[steps[0]]);
+    const s0 = Math.sqrt(1 - ab[steps[0]]);
+    for (let i = 0; i < n; i++)
+      for (let m = 0; m < M; m++) {
+        const r = (i * M + m) * S;
+        for (let k = 0; k < S; k++) xt[r + k] = a0 * x0[i * S + k] + s0 * this.noiseBank[m * S + k];
+      }
+    let x0hat = xt;
+    const tvec = new Float32Array(rows);
+    for (let s = 0; s < steps.length; s++) {
+      const t = steps[s];
+      tvec.fill(t);
+      const eps = await this.model.runtime.predict(xt, tvec);
+      const sa = Math.sqrt(ab[t]);
+      const sb = Math.sqrt(1 - ab[t]);
+      const next = s + 1 < steps.length ? steps[s + 1] : -1;
+      x0hat = new Float32Array(rows * S);
+      for (let k = 0; k < x0hat.length; k++) x0hat[k] = (xt[k] - sb * eps[k]) / sa;
+      if (next >= 0) {
+        const na = Math.sqrt(ab[next]);
+        const nb = Math.sqrt(1 - ab[next]);
+        const nx = new Float32Array(rows * S);
+        for (let k = 0; k < nx.length; k++) nx[k] = na * x0hat[k] + nb * eps[k];
+        xt = nx;
+      }
+    }
+    const err = new Float32Array(n * S);
+    const inv = 1 / M;
+    for (let i = 0; i < n; i++)
+      for (let m = 0; m < M; m++) {
+        const r = (i * M + m) * S;
+        for (let k = 0; k < S; k++) {
+          const d = x0[i * S + k] - x0hat[r + k];
+          err[i * S + k] += d * d * inv;
+        }
+      }
+    return err;
+  }
+
+  private async likelihoodErrors(x0: Float32Array, n: number): Promise<Float32Array> {
+    const { samples: M, likelihoodTs } = this.params;
+    const S = this.size;
+    const ab = this.model.schedule.alphaBar;
+    const T = this.model.schedule.T;
+    const ts = likelihoodTs.map((f) => Math.max(0, Math.min(T - 1, Math.round(f * (T - 1)))));
+    const rows = n * M * ts.length;
+    const xt = new Float32Array(rows * S);
+    const tvec = new Float32Array(rows);
+    let r = 0;
+    for (let i = 0; i < n; i++)
+      for (const t of ts) {
+        const sa = Math.sqrt(ab[t]);
+        const sb = Math.sqrt(1 - ab[t]);
+        for (let m = 0; m < M; m++, r++) {
+          tvec[r] = t;
+          for (let k = 0; k < S; k++) xt[r * S + k] = sa * x0[i * S + k] + sb * this.noiseBank[m * S + k];
+        }
+      }
+    const eps = await this.model.runtime.predict(xt, tvec);
+    const err = new Float32Array(n * S);
+    const perWindow = M * ts.length;
+    const inv = 1 / perWindow;
+    r = 0;
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < ts.length; j++)
+        for (let m = 0; m < M; m++, r++)
+          for (let k = 0; k < S; k++) {
+            const d = eps[r * S + k] - this.noiseBank[m * S + k];
+            err[i * S + k] += d * d * inv;
+          }
+    return err;
+  }
+
+  private summarise(err: Float32Array, n: number): RawScore[] {
+    const C = this.model.channels;
+    const W = this.model.window;
+    const S = this.size;
+    const out: RawScore[] = [];
+    for (let i = 0; i < n; i++) {
+      const channelErrors = new Float32Array(C);
+      const timeErrors = new Float32Array(W);
+      let total = 0;
+      for (let c = 0; c < C; c++) {
+        let sum = 0;
+        for (let w = 0; w < W; w++) {
+          const e = err[i * S + c * W + w];
+          sum += e;
+          timeErrors[w] += e / C;
+        }
+        channelErrors[c] = sum / W;
+        total += sum;
+      }
+      out.push({ raw: total / S, channelErrors, timeErrors });
+    }
+    return out;
+  }
+}
