@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { InputError } from '../util/errors.js';
+
+/**
+ * Small whole-file readers for benchmark data. A plain comma-separated table. The benchmark files read here (NAB, SMAP/MSL) never
+ * quote fields, so a split on commas is exact for them; quoted input is rejected rather
+ * than silently misread.
+ */
+export interface CsvTable {
+  file: string;
+  header: string[];
+  /** Data rows, header excluded; rows[i] came from line i + 2 of the file. */
+  rows: string[][];
+}
+
+export function readCsvTable(file: string): CsvTable {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read file: ${(e as Error).message}`, { file }, { cause: e });
+  }
+  return parseCsvTable(text, file);
+}
+
+export function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read file: ${(e as Error).message}`, { file }, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`invalid JSON: ${(e as Error).message}`, { file }, { cause: e });
+  }
+}
+
+export function parseCsvTable(text: string, file: string): CsvTable {
+  const lines = text.split('\n');
+  if (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
+  if (lines.length === 0) throw new InputError('empty file, expected a header line', { file, line: 1 });
+  const header = stripCr(lines[0]).split(',').map((h) => h.trim());
+  const rows: string[][] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = stripCr(lines[i]);
+    if (line.includes('"')) throw new InputError('quoted fields are not supported', { file, line: i + 1 });
+    const fields = line.split(',');
+    if (fields.length !== header.length) {
+      throw new InputError(`expected ${header.length} fields, found ${fields.length}`, { file, line: i + 1 });
+    }
+    rows.push(fields);
+  }
+  return { file, header, rows };
+}
+
+export function columnIndex(table: CsvTable, name: string): number {
+  const idx = table.header.indexOf(name);
+  if (idx < 0) throw new InputError(`missing column "${name}"`, { file: table.file, line: 1, column: name });
+  return idx;
+}
+
+/** Parses one numeric field; `row` is the 0-based data row index. */
+export function numberAt(table: CsvTable, row: number, col: number): number {
+  const raw = table.rows[row][col].trim();
+  const v = raw === '' ? NaN : Number(raw);
+  if (!Number.isFinite(v)) {
+    throw new InputError(`not a finite number: "${raw}"`, {
+      file: table.file,
+      line: row + 2,
+      column: table.header[col],
+    });
+  }
+  return v;
+}
+
+function stripCr(s: string): string {
+  return s.endsWith('\r') ? s.slice(0, -1) : s;
+}
