@@ -1,0 +1,4 @@
+export * from './wav.js';
+export * from './resample.js';
+export * from './features.js';
+export * from './loudness.js';
