@@ -40,7 +40,7 @@ export function makeSchedule(kind: 'cosine' | 'linear', T: number): NoiseSchedul
  * decreasing, first element t0.
  */
 export function ddimTimesteps(t0: number, steps: number): number[] {
-  const k = Math.max(1, Math.min(steps, t0 + 1));
+  const k = Math.max(1, Math.min(steps, t0));
   const out: number[] = [];
   for (let i = 0; i < k; i++) out.push(Math.round(t0 - (i * t0) / k));
   return [...new Set(out)];

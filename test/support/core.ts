@@ -1,0 +1,43 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { coreConfigSchema, type CoreConfig } from '../../src/config/core.js';
+import { generateSeries, seriesToCsv, type InjectedAnomaly, type SyntheticOptions } from '../../src/ingest/synthetic.js';
+
+export const repoRoot = path.resolve(import.meta.dirname, '../..');
+export const cliPath = path.join(repoRoot, 'dist/src/cli/main.js');
+
+export function tempDir(prefix = 'nf-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A small configuration that trains in seconds on two cores. */
+export function smallConfig(overrides: Record<string, unknown> = {}): CoreConfig {
+  return coreConfigSchema.parse({
+    window: { length: 32, hop: 4 },
+    model: { arch: 'mixer', patch: 4, dim: 32, depth: 2, T: 100 },
+    train: { epochs: 12, stepsPerEpoch: 40, batchSize: 64, patience: 4, maxWindows: 6000 },
+    scoring: { t0: 0.3, steps: 4, samples: 2 },
+    calibration: { targetFalseAlarmRate: 0.01 },
+    ...overrides,
+  });
+}
+
+export const smallConfigYaml = `
+window: { length: 32, hop: 4 }
+model: { arch: mixer, patch: 4, dim: 32, depth: 2, T: 100 }
+train: { epochs: 8, stepsPerEpoch: 30, batchSize: 64, patience: 4 }
+scoring: { t0: 0.3, steps: 4, samples: 2 }
+calibration: { targetFalseAlarmRate: 0.01 }
+`;
+
+export function writeSeriesCsv(
+  file: string,
+  n: number,
+  opts: SyntheticOptions = {},
+  anomalies: InjectedAnomaly[] = [],
+  withTimestamps = true,
+): string {
+  writeFileSync(file, seriesToCsv(generateSeries(n, opts, anomalies), undefined, withTimestamps ? Date.UTC(2026, 0, 1) : undefined));
+  return file;
+}
