@@ -200,3 +200,18 @@ export function denoiserForward<T>(ops: GraphOps<T>, spec: DenoiserSpec, x: T, t
   const out = dense(ops, ops.layerNorm(h, ops.param('out.ln.g'), ops.param('out.ln.b')), 'out');
   return ops.reshape(out, [-1, C, W]);
 }
+
+/** Multiply-add FLOPs (2 per MAC) of one forward pass for one window; matmuls only. */
+export function denoiserFlops(spec: DenoiserSpec): number {
+  const { channels: C, window: W, patch: P, dim: D, depth: L, expansion: E, timeDim: TD } = spec;
+  const H = D * E;
+  let macs = TD * D + D * D;
+  if (spec.arch === 'mixer') {
+    const N = W / P;
+    const Ht = Math.max(N * E, 8);
+    macs += N * C * P * D + L * (D * D + 2 * D * N * Ht + 2 * N * D * H) + N * D * C * P;
+  } else {
+    macs += C * W * D + L * (D * D + 2 * D * H) + D * C * W;
+  }
+  return 2 * macs;
+}
