@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 import { createLogger, type LogLevel } from '../util/log.js';
 import { isNoisefloorError } from '../util/errors.js';
+import { evaluateCommand } from './commands/evaluate.js';
 import { scoreCommand, SCORE_USAGE } from './commands/score.js';
 import { trainCommand, TRAIN_USAGE } from './commands/train.js';
+import { reportCommand, REPORT_USAGE } from './commands/report.js';
 
 const USAGE = `noisefloor: streaming anomaly detection with a diffusion model
 
 Commands:
   train     fit a model on normal data            (noisefloor train --help)
   score     score recorded files                  (noisefloor score --help)
+  evaluate  run a labelled benchmark (NAB, SMAP/MSL) (noisefloor evaluate --help)
+  report    HTML report from a score file         (noisefloor report --help)
 
 Exit codes: 0 ok, 1 anomalies found (score --fail-on-anomaly) or runtime failure,
 2 usage, configuration or input error, 130 interrupted.
@@ -16,13 +20,17 @@ Logs are JSON lines on stderr; NOISEFLOOR_LOG_LEVEL=debug|info|warn|error.
 
 ${TRAIN_USAGE}
 
-${SCORE_USAGE}`;
+${SCORE_USAGE}
+
+${REPORT_USAGE}`;
 
 type Command = (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   score: scoreCommand,
+  evaluate: evaluateCommand,
+  report: reportCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

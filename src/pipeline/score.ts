@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { DataConfig } from '../config/core.js';
 import { openSeries, type SeriesSource } from '../ingest/readers.js';
-import type { Window } from '../ingest/types.js';
+import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
 import { InputError } from '../util/errors.js';
 import type { Detector } from '../scoring/detector.js';
@@ -30,6 +30,7 @@ export async function scoreSource(
   detector: Detector,
   onBatch: (windows: Window[], results: WindowScore[]) => void | Promise<void>,
   batchSize = 256,
+  onRecord?: (rec: SeriesRecord) => void,
 ): Promise<{ rows: number; windows: number }> {
   const { length, hop } = detector.model.manifest.window;
   const windower = new StreamWindower(src.header.stream, { length, hop, channels: src.header.channels.length });
@@ -43,6 +44,7 @@ export async function scoreSource(
     await onBatch(batch, await detector.score(batch));
   };
   for await (const rec of src.records()) {
+    onRecord?.(rec);
     const w = windower.push(rec);
     if (w) {
       pending.push(w);

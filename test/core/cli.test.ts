@@ -52,6 +52,20 @@ describe('noisefloor CLI', () => {
     expect(flagged.filter((f) => f[8] === 'ch2').length).toBeGreaterThan(flagged.length / 2);
   });
 
+  it('score --report and report <scores> write a self-contained HTML report with the alert', () => {
+    const file = path.join(dir, 'data/incident.csv');
+    const html = path.join(dir, 'out/report.html');
+    const scores = path.join(dir, 'out/scores.jsonl');
+    expect(cli(['score', '--model', model, file, '--out', scores, '--report', html]).code).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('incident');
+    expect(page).not.toMatch(/<script[^>]+src=/);
+    const again = path.join(dir, 'out/report2.html');
+    const r = cli(['report', scores, '--data', file, '--model', model, '--out', again]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(again, 'utf8')).toContain('incident');
+  });
+
   it('score on normal data exits 0 with --fail-on-anomaly when nothing is flagged, and writes JSONL', () => {
     const file = writeSeriesCsv(path.join(dir, 'data/quiet.csv'), 300, { seed: 31 });
     const r = cli(['score', '--model', model, file, '--format', 'jsonl', '--fail-on-anomaly']);

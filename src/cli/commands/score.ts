@@ -3,20 +3,28 @@ import { coreConfigSchema, type DataConfig } from '../../config/core.js';
 import { loadConfigFile } from '../../config/load.js';
 import type { ExecutionProvider } from '../../model/runtime.js';
 import { AtomicOutput, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
-import { Detector } from '../../scoring/detector.js';
+import path from 'node:path';
+import { Detector, toScoreEvent } from '../../scoring/detector.js';
+import { ReportStreamCollector } from '../../pipeline/report.js';
+import { modelInfo, writeReportFile } from './report.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { audioScoreCommand, isAudioModel, modelArg } from './audio.js';
 
 export const SCORE_USAGE = `noisefloor score --model <dir> <file|glob>... [--out <file>] [--format csv|jsonl]
-                 [--fail-on-anomaly] [--config <file>] [--provider cpu|cuda|tensorrt|webgpu|auto]
+                 [--fail-on-anomaly] [--report <report.html>] [--config <file>]
+                 [--provider cpu|cuda|tensorrt|webgpu|auto]
 
 Scores recorded files window by window: one row per window with stream, start, end
 (row indices, inclusive), start_ts, end_ts (when the file has timestamps), raw_score,
 score (calibrated, 0..1), anomaly (0/1), top_channel; a summary goes to stderr.
-Exit codes: 0 ok, 1 anomalies found (with --fail-on-anomaly), 2 usage or input error.`;
+--report writes a self-contained HTML report (signal, scores, threshold, alerts).
+Exit codes: 0 ok, 1 anomalies found (with --fail-on-anomaly), 2 usage or input error.
+An audio model (trained on WAV) scores clips instead: noisefloor score --model <audio-model> --help.`;
 
 export async function scoreCommand(argv: string[], log: Logger): Promise<number> {
+  if (await isAudioModel(modelArg(argv))) return audioScoreCommand(argv, log);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -27,6 +35,7 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
       config: { type: 'string' },
       provider: { type: 'string' },
       'fail-on-anomaly': { type: 'boolean' },
+      report: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -45,6 +54,7 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
   const output = values.out ? new AtomicOutput(values.out) : null;
   const summaries: FileSummary[] = [];
+  const collectors: ReportStreamCollector[] = [];
   const started = Date.now();
   try {
     // Open every file first: a missing column is reported before any row is written.
@@ -55,17 +65,29 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
     const writer = new ScoreWriter(output ? output.stream : process.stdout, format, detector.channelNames, withTs);
     for (const src of sources) {
       const s: FileSummary = { file: src.file, stream: src.header.stream, rows: 0, windows: 0, anomalous: 0, maxScore: 0, maxRaw: 0 };
+      const collector = values.report ? new ReportStreamCollector(src.header.stream, detector.channelNames) : null;
+      if (collector) collectors.push(collector);
       const res = await scoreSource(src, detector, (ws, rs) => {
         writer.write(ws, rs);
+        collector?.addEvents(rs.map((r, i) => toScoreEvent(ws[i], r, detector.channelNames, detector.threshold, detector.version)));
         for (const r of rs) {
           if (r.anomaly) s.anomalous++;
           if (r.score > s.maxScore) s.maxScore = r.score;
           if (r.raw > s.maxRaw) s.maxRaw = r.raw;
         }
-      });
+      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined);
       s.rows = res.rows;
       s.windows = res.windows;
       summaries.push(s);
+    }
+    if (values.report) {
+      await writeReportFile(values.report, {
+        title: `noisefloor report: ${files.map((f) => path.basename(f)).join(', ')}`,
+        generatedAt: new Date(),
+        model: modelInfo(detector),
+        streams: collectors.map((c) => c.build(detector.threshold)),
+      });
+      process.stderr.write(`report written to ${values.report}\n`);
     }
     if (output) await output.commit();
   } catch (e) {

@@ -5,13 +5,15 @@ import { runTrainJob } from '../../pipeline/train.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { audioTrainCommand, isAudioTrain } from './audio.js';
 import { Progress } from '../progress.js';
 
 export const TRAIN_USAGE = `noisefloor train --data <file|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
 
 Fits the diffusion denoiser on normal data (CSV, JSONL), exports model.onnx, calibrates
 thresholds on held-out windows and writes a model directory. Ctrl-C stops training and
-writes the model from the best weights so far (exit 130).`;
+writes the model from the best weights so far (exit 130). WAV inputs, or a config with an
+\`audio\` section, train an audio model on log-mel windows (config/audio.yaml, docs/audio.md).`;
 
 export async function trainCommand(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -33,6 +35,7 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
   const patterns = [...(values.data ?? []), ...positionals];
   if (patterns.length === 0) throw new UsageError('train needs --data <files>');
   if (!values.out) throw new UsageError('train needs --out <model-dir>');
+  if (await isAudioTrain(patterns, values.config)) return audioTrainCommand(argv, log);
   const config = await loadConfigFile(coreConfigSchema, values.config);
   if (values.epochs) config.train.epochs = parsePositiveInt(values.epochs, '--epochs');
   if (values.seed) config.train.seed = parsePositiveInt(values.seed, '--seed');

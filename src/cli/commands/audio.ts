@@ -1,0 +1,278 @@
+/**
+ * `train` and `score` for audio (WAV) input. train.ts / score.ts dispatch here when the
+ * inputs are all .wav files or the config has an `audio` section (train), or the model is
+ * an audio model (score).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { audioConfigSchema, audioSettingsFromFeatures, type AggregationMethod } from '../../audio/config.js';
+import { audioSettingsOf, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../audio/score.js';
+import { runAudioTrainJob } from '../../audio/train.js';
+import type { ScoringConfig } from '../../config/core.js';
+import { loadConfigFile } from '../../config/load.js';
+import { aucRoc, partialAucRoc } from '../../eval/metrics.js';
+import { readManifest } from '../../model/artifact.js';
+import type { ExecutionProvider } from '../../model/runtime.js';
+import { AtomicOutput } from '../../pipeline/score.js';
+import { Detector } from '../../scoring/detector.js';
+import { UsageError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import { expandPaths } from '../glob.js';
+import { Progress } from '../progress.js';
+
+const isWav = (f: string) => /\.wav$/i.test(f);
+
+/** True when a train run is audio: a config with an `audio` section, or only .wav inputs. */
+export async function isAudioTrain(patterns: string[], configFile: string | undefined): Promise<boolean> {
+  if (configFile) {
+    try {
+      const raw = YAML.parse(await readFile(configFile, 'utf8')) as unknown;
+      if (raw && typeof raw === 'object' && 'audio' in raw) return true;
+    } catch {
+      /* the core loader reports unreadable configs */
+    }
+  }
+  if (patterns.length === 0) return false;
+  if (patterns.every(isWav)) return true;
+  try {
+    const files = await expandPaths(patterns);
+    return files.length > 0 && files.every(isWav);
+  } catch {
+    return false;
+  }
+}
+
+/** The value of --model in raw argv (--model X or --model=X). */
+export function modelArg(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--model') return argv[i + 1];
+    if (argv[i].startsWith('--model=')) return argv[i].slice('--model='.length);
+  }
+  return undefined;
+}
+
+/** True when `dir` holds an audio model. */
+export async function isAudioModel(dir: string | undefined): Promise<boolean> {
+  if (!dir) return false;
+  try {
+    return audioSettingsFromFeatures((await readManifest(dir)).features) !== null;
+  } catch {
+    return false;
+  }
+}
+
+export const AUDIO_TRAIN_USAGE = `noisefloor train --data <wav|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
+
+Audio: WAV inputs (or a config with an \`audio\` section, see config/audio.yaml) train on
+log-mel windows [nMels, frames]; the audio settings are stored in the model.`;
+
+export async function audioTrainCommand(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      config: { type: 'string' },
+      epochs: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  const patterns = [...(values.data ?? []), ...positionals];
+  if (patterns.length === 0) throw new UsageError('train needs --data <files>');
+  if (!values.out) throw new UsageError('train needs --out <model-dir>');
+  const config = await loadConfigFile(audioConfigSchema, values.config);
+  if (values.epochs) config.train.epochs = nonNegInt(values.epochs, '--epochs');
+  if (values.seed) config.train.seed = nonNegInt(values.seed, '--seed');
+  const files = await expandPaths(patterns);
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    log.warn('interrupted: finishing the current step and writing the best model so far (Ctrl-C again to quit now)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const progress = new Progress('train');
+  try {
+    const job = await runAudioTrainJob({
+      files,
+      outDir: values.out,
+      config,
+      log,
+      signal: controller.signal,
+      onProgress: (p) =>
+        progress.update(
+          ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+          `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''}`,
+          p.etaSeconds,
+          p.valLoss !== undefined,
+        ),
+    });
+    progress.done();
+    const cal = job.manifest.calibration;
+    const a = config.audio;
+    process.stderr.write(
+      `audio model ${job.manifest.modelVersion} written to ${values.out}: ${files.length} clip(s), windows [${a.nMels} mels x ${a.frames} frames], ` +
+        `loudness ${a.loudness.mode}, ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
+        `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), threshold raw ${cal?.thresholdRaw.toPrecision(4)}\n`,
+    );
+    return job.result.interrupted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+export const AUDIO_SCORE_USAGE = `noisefloor score --model <audio-model> <wav|glob>... [--labels <file,label csv>] [--out <file>]
+                 [--format csv|jsonl] [--aggregation mean|max|topk] [--mode reconstruction|likelihood]
+                 [--t0 F] [--steps N] [--fail-on-anomaly] [--config <file>] [--provider ...]
+
+Audio models score clips: one row per clip with clip, score (aggregated, calibrated 0..1),
+raw (aggregated raw window score), max_window_score, max_window_raw, anomaly, label,
+windows, level_db, top_band_hz, top_frame_s; jsonl adds band_errors (per mel band) and
+frame_errors (per log-mel frame). Labels come from --labels or from \`normal\`/\`abnormal\`
+folders in the path; with both classes present, AUC and pAUC (FPR <= 0.1) go to stderr.`;
+
+export async function audioScoreCommand(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      format: { type: 'string' },
+      config: { type: 'string' },
+      provider: { type: 'string' },
+      labels: { type: 'string' },
+      aggregation: { type: 'string' },
+      mode: { type: 'string' },
+      t0: { type: 'string' },
+      steps: { type: 'string' },
+      'fail-on-anomaly': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(AUDIO_SCORE_USAGE + '\n');
+    return 0;
+  }
+  if (!values.model) throw new UsageError('score needs --model <dir>');
+  if (positionals.length === 0) throw new UsageError('score needs at least one input file');
+  const format = values.format ?? (values.out?.endsWith('.jsonl') ? 'jsonl' : 'csv');
+  if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got "${values.format}"`);
+  const aggregation = values.aggregation as AggregationMethod | undefined;
+  if (aggregation && !['mean', 'max', 'topk'].includes(aggregation)) throw new UsageError(`--aggregation must be mean, max or topk`);
+  const overrides: Partial<ScoringConfig> = {};
+  if (values.mode) {
+    if (values.mode !== 'reconstruction' && values.mode !== 'likelihood') throw new UsageError('--mode must be reconstruction or likelihood');
+    overrides.mode = values.mode;
+  }
+  if (values.t0) {
+    const t0 = Number(values.t0);
+    if (!(t0 > 0 && t0 <= 1)) throw new UsageError(`--t0 must be in (0, 1], got "${values.t0}"`);
+    overrides.t0 = t0;
+  }
+  if (values.steps) overrides.steps = Math.max(1, nonNegInt(values.steps, '--steps'));
+  // The config contributes the runtime only; feature settings come from the model.
+  const config = await loadConfigFile(audioConfigSchema, values.config);
+  const provider = (values.provider ?? config.runtime.provider) as ExecutionProvider;
+  if (!['cpu', 'cuda', 'tensorrt', 'webgpu', 'auto'].includes(provider)) throw new UsageError(`unknown --provider "${provider}"`);
+  const files = await expandPaths(positionals);
+  const labels = values.labels ? await readLabelsCsv(values.labels) : null;
+  const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log, overrides);
+  const settings = audioSettingsOf(detector);
+  const bandHz = (detector.model.manifest.features?.bandHz as number[] | undefined) ?? [];
+  const frameSeconds = settings.hop / settings.sampleRate;
+  const output = values.out ? new AtomicOutput(values.out) : null;
+  const out = output ? output.stream : process.stdout;
+  const results: { clip: ClipScore; label: 0 | 1 | undefined }[] = [];
+  const started = Date.now();
+  try {
+    if (format === 'csv')
+      out.write('clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s\n');
+    for (const f of files) {
+      const clip = await scoreClip(f, detector, { aggregation });
+      const label = lookupLabel(labels, f);
+      results.push({ clip, label });
+      const topHz = bandHz[clip.topBand] !== undefined ? Math.round(bandHz[clip.topBand]) : clip.topBand;
+      const topS = Number((clip.topFrame * frameSeconds).toFixed(3));
+      if (format === 'csv') {
+        const name = /[",\n]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f;
+        out.write(
+          [
+            name,
+            clip.score.toFixed(6),
+            clip.raw.toPrecision(6),
+            clip.maxScore.toFixed(6),
+            clip.maxRaw.toPrecision(6),
+            clip.anomaly ? '1' : '0',
+            label ?? '',
+            clip.windows,
+            clip.levelDb.toFixed(2),
+            topHz,
+            topS,
+          ].join(',') + '\n',
+        );
+      } else {
+        const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(4)) : null);
+        out.write(
+          JSON.stringify({
+            clip: f,
+            score: Number(clip.score.toFixed(6)),
+            raw: Number(clip.raw.toPrecision(6)),
+            max_window_score: Number(clip.maxScore.toFixed(6)),
+            max_window_raw: Number(clip.maxRaw.toPrecision(6)),
+            anomaly: clip.anomaly ? 1 : 0,
+            label: label ?? null,
+            windows: clip.windows,
+            anomalous_windows: clip.anomalousWindows,
+            level_db: Number(clip.levelDb.toFixed(2)),
+            top_band_hz: topHz,
+            top_frame_s: topS,
+            band_hz: bandHz.map((h) => Math.round(h)),
+            band_errors: Array.from(clip.bandErrors, round),
+            frame_seconds: frameSeconds,
+            frame_errors: Array.from(clip.frameErrors, round),
+          }) + '\n',
+        );
+      }
+    }
+    if (output) await output.commit();
+  } catch (e) {
+    if (output) await output.abort();
+    throw e;
+  } finally {
+    await detector.close();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const audioSeconds = results.reduce((s, r) => s + r.clip.durationSeconds, 0);
+  const anomalous = results.filter((r) => r.clip.anomaly).length;
+  process.stderr.write(
+    `scored ${results.length} clip(s), ${audioSeconds.toFixed(1)} s of audio in ${seconds.toFixed(1)}s with model ${detector.version} ` +
+      `(aggregation ${aggregation ?? settings.aggregation}); ${anomalous} anomalous\n`,
+  );
+  const labelled = results.filter((r) => r.label !== undefined);
+  const pos = labelled.filter((r) => r.label === 1).length;
+  if (pos > 0 && pos < labelled.length) {
+    const s = labelled.map((r) => r.clip.raw);
+    const l = labelled.map((r) => r.label as number);
+    process.stderr.write(
+      `labelled ${labelled.length} clip(s) (${pos} abnormal): AUC ${aucRoc(s, l).toFixed(4)}, pAUC(FPR<=0.1) ${partialAucRoc(s, l, 0.1).toFixed(4)}` +
+        `; RMS-level baseline AUC ${aucRoc(labelled.map((r) => r.clip.levelDb), l).toFixed(4)}\n`,
+    );
+  } else if (labels || labelled.length) {
+    process.stderr.write(`labels: ${labelled.length} clip(s) labelled, need both classes for AUC\n`);
+  }
+  log.debug('audio score done', { files: files.map((f) => path.basename(f)) });
+  return values['fail-on-anomaly'] && anomalous > 0 ? 1 : 0;
+}
+
+function nonNegInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer, got "${v}"`);
+  return n;
+}
