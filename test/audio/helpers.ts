@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Rng } from '../../src/util/rng.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const audioDataDir = path.resolve(repoRoot, '../shared/data/audio');
@@ -95,16 +96,10 @@ export function tempDir(): { dir: string; write(name: string, bytes: Buffer): st
   };
 }
 
-/** mulberry32: small seeded PRNG, uniform in [0, 1). */
+/** Seeded uniform [0, 1) generator (the project's Rng). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Sum of sines plus seeded uniform noise. */

@@ -1,15 +1,10 @@
 import type { ReportAlert, ReportClip, ReportInput, ReportStream } from '../../src/report/index.js';
+import { Rng } from '../../src/util/rng.js';
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
+/** Seeded uniform [0, 1) generator (the project's Rng). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 export interface SyntheticStreamOptions {
