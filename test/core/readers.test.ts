@@ -95,7 +95,7 @@ describe('CSV reader', () => {
       for (let j = i; j < i + 10_000; j++) chunk += `${j},${(j % 97) * 0.5},${j % 13},${Math.sin(j).toFixed(6)}\n`;
       if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
     }
-    await new Promise((r) => out.end(r));
+    await new Promise<void>((r) => out.end(() => r()));
     global.gc?.();
     const before = process.memoryUsage().heapUsed;
     let peak = before;
