@@ -93,7 +93,7 @@ describe('CSV reader', () => {
     for (let i = 0; i < rows; i += 10_000) {
       let chunk = '';
       for (let j = i; j < i + 10_000; j++) chunk += `${j},${(j % 97) * 0.5},${j % 13},${Math.sin(j).toFixed(6)}\n`;
-      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise<void>((r) => out.end(() => r()));
     global.gc?.();
