@@ -3,6 +3,7 @@ import { createLogger, type LogLevel } from '../util/log.js';
 import { isNoisefloorError } from '../util/errors.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { scoreCommand, SCORE_USAGE } from './commands/score.js';
+import { serveCommand } from './commands/serve.js';
 import { trainCommand, TRAIN_USAGE } from './commands/train.js';
 import { reportCommand, REPORT_USAGE } from './commands/report.js';
 
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   score: scoreCommand,
   evaluate: evaluateCommand,
   report: reportCommand,
+  serve: serveCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

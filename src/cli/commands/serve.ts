@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { daemonConfigSchema, redact, type DaemonConfig } from '../../config/daemon.js';
+import { loadConfigFile } from '../../config/load.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { UsageError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+
+export const SERVE_USAGE = `noisefloor serve [--config <file>] [--model <dir>] [--print-config]
+
+Runs the streaming daemon: reads a Kafka topic (or replays a file, or runs the built-in
+generator), scores windows with the model in micro-batches, writes score events (stdout
+JSON lines, a Kafka topic), raises alerts and serves /metrics, /healthz, /readyz and
+/api/streams on port 9464. With no config it trains a tiny model on synthetic data and
+scores generated streams with injected anomalies. --print-config prints the effective
+configuration (secrets redacted) and exits.
+Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the model directory.`;
+
+export async function serveCommand(argv: string[], log: Logger): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string' },
+      model: { type: 'string' },
+      'print-config': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
+  const config: DaemonConfig = await loadConfigFile(daemonConfigSchema, values.config);
+  if (values.model !== undefined) {
+    if (values.model === '') throw new UsageError('--model needs a directory');
+    config.model.dir = values.model;
+  }
+  if (values['print-config']) {
+    process.stdout.write(YAML.stringify(redact(config)));
+    return 0;
+  }
+  const daemon = new Daemon(config, log);
+  let signals = 0;
+  const onStop = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn('second signal: exiting now', { signal: sig });
+      process.exit(130);
+    }
+    void daemon.stop(sig);
+  };
+  const onHup = () => void daemon.reload('SIGHUP');
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  try {
+    try {
+      await daemon.start();
+    } catch (e) {
+      await daemon.stop('start-up failed').catch(() => undefined);
+      throw e;
+    }
+    return await daemon.exited;
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * `noisefloor serve`: wires source -> decoder -> stream registry -> micro-batcher ->
+ * detector -> sinks (stdout, score-events topic, alert engine + alert sinks) and metrics,
+ * and owns the lifecycle: start-up, model hot reload (SIGHUP, directory watch), graceful
+ * shutdown (SIGTERM/SIGINT: stop fetching, score what is queued, commit, disconnect).
+ */
+import os from 'node:os';
+import kafkajs, { type Producer } from 'kafkajs';
+import { AlertEngine } from '../alerts/engine.js';
+import { NoisefloorMetrics } from '../alerts/metrics.js';
+import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
+import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
+import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
+import type { ScoreEvent } from '../scoring/types.js';
+import { ConfigError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { MicroBatcher } from './batcher.js';
+import { DaemonHttpServer, engineStreams, type Readiness } from './http.js';
+import { kafkaClientConfig } from './kafka-client.js';
+import { KafkaSource } from './kafka-source.js';
+import { ModelManager, trainBootstrapModel } from './model.js';
+import { AlertsSink, KafkaScoreSink, StdoutSink, type ScoreEventSink } from './outputs.js';
+import { FileSource, GeneratorSource, type Source } from './sources.js';
+import { StreamRegistry, type TrackedWindow } from './streams.js';
+
+const { Kafka, Partitioners } = kafkajs;
+
+export interface DaemonStats {
+  windowsScored: number;
+  batches: number;
+  anomalous: number;
+}
+
+export class Daemon {
+  readonly metrics: NoisefloorMetrics;
+  readonly instance: string;
+  model!: ModelManager;
+  registry!: StreamRegistry;
+  batcher!: MicroBatcher<TrackedWindow>;
+  source!: Source;
+  http: DaemonHttpServer | null = null;
+  private sinks: ScoreEventSink[] = [];
+  private readonly extraSinks: ScoreEventSink[] = [];
+  private alerts: AlertsSink | null = null;
+  private dispatcher: AlertDispatcher | null = null;
+  private producers: Producer[] = [];
+  private loop: Promise<void> | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private draining = false;
+  private fatal: Error | null = null;
+  private stopping: Promise<number> | null = null;
+  private exitResolve!: (code: number) => void;
+  /** Resolves with the exit code once the daemon stopped (signal, finished source, fatal error). */
+  readonly exited: Promise<number>;
+  readonly stats: DaemonStats = { windowsScored: 0, batches: 0, anomalous: 0 };
+
+  constructor(
+    readonly config: DaemonConfig,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new NoisefloorMetrics({ maxStreams: config.metrics.maxStreams, version: NOISEFLOOR_VERSION });
+    this.instance = config.instanceId ?? `${os.hostname()}-${process.pid}`;
+    this.exited = new Promise((r) => (this.exitResolve = r));
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    const log = this.log;
+    if (cfg.http.enabled) {
+      this.http = new DaemonHttpServer({
+        registry: this.metrics.registry,
+        port: cfg.http.port,
+        host: cfg.http.host,
+        logger: log.child({ component: 'http' }),
+        readiness: () => this.readiness(),
+        streams: (page) => (this.alerts ? engineStreams(this.alerts.engine)(page) : { total: 0, items: [] }),
+      });
+      await this.http.start();
+    }
+
+    const dir = cfg.model.dir ?? (await trainBootstrapModel(cfg.bootstrap, log));
+    this.model = await ModelManager.open(dir, cfg.model, log.child({ component: 'model' }), this.metrics);
+    if (cfg.model.watch) this.model.watch();
+    const det = this.model.detector();
+    const { length, hop } = det.model.manifest.window;
+    this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams);
+    this.batcher = new MicroBatcher<TrackedWindow>({ maxBatch: cfg.batching.maxBatch, maxWaitMs: cfg.batching.maxWaitMs, capacity: cfg.batching.queueCapacity });
+
+    await this.buildSinks();
+    this.sinks.push(...this.extraSinks);
+    const ctx = { registry: this.registry, batcher: this.batcher, log: log.child({ component: 'source' }), metrics: this.metrics, channelNames: det.channelNames };
+    const src = cfg.source;
+    if (src.kafka) {
+      const producer = src.kafka.deadLetterTopic ? await this.producer(src.kafka, 'source.kafka') : undefined;
+      this.source = new KafkaSource(src.kafka, ctx, {
+        producer,
+        badInputLogIntervalMs: cfg.badInputLogIntervalMs,
+        onFatal: (e) => {
+          this.fatal = e;
+          void this.stop('kafka consumer crashed');
+        },
+        onStreamsRevoked: (streams) => {
+          this.alerts?.reset(streams);
+          for (const s of streams) this.metrics.forgetStream(s);
+        },
+      });
+    } else if (src.file) this.source = new FileSource(src.file, ctx);
+    else this.source = new GeneratorSource(src.generator!, ctx);
+
+    this.loop = this.scoreLoop();
+    this.timers.push(
+      setInterval(() => {
+        const gone = this.registry.sweep(Date.now());
+        if (gone.length) {
+          log.info('idle streams expired', { streams: gone.length });
+          this.alerts?.reset(gone.map((g) => g.stream));
+        }
+        this.alerts?.sweep();
+        this.metrics.setQueueDepth('windows', this.batcher.size);
+      }, Math.max(1000, Math.min(60_000, cfg.streams.idleTimeoutMs / 4 || 60_000))),
+    );
+    for (const t of this.timers) t.unref();
+    await this.source.start();
+    void this.source.finished.then(() => this.stop('source finished'));
+    log.info('serving', {
+      instance: this.instance,
+      source: this.source.kind,
+      model: this.model.version,
+      window: { length, hop },
+      http: this.http ? this.http.port : null,
+      sinks: this.sinks.map((s) => s.name),
+    });
+  }
+
+  /** An extra output, e.g. a benchmark's latency probe; call before start(). */
+  addSink(sink: ScoreEventSink): void {
+    this.extraSinks.push(sink);
+  }
+
+  private readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.model?.lastReloadError) reasons.push(`model reload failed: ${this.model.lastReloadError}`);
+    return {
+      modelLoaded: this.model !== undefined,
+      consumerJoined: this.source?.ready() ?? false,
+      draining: this.draining,
+      reasons,
+    };
+  }
+
+  private connectionFor(conn: Partial<KafkaConnectionConfig> & { brokers?: string[] }, where: string): KafkaConnectionConfig {
+    const base = this.config.source.kafka;
+    if (conn.brokers) return { ...(base ?? {}), ...conn, brokers: conn.brokers } as KafkaConnectionConfig;
+    if (!base) throw new ConfigError(`${where}.brokers is required when the source is not Kafka`);
+    return base;
+  }
+
+  private async producer(conn: KafkaConnectionConfig, where: string): Promise<Producer> {
+    const kafka = new Kafka(kafkaClientConfig(conn, this.log.child({ component: 'kafka-producer' }), where));
+    const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    await p.connect();
+    this.producers.push(p);
+    return p;
+  }
+
+  private async buildSinks(): Promise<void> {
+    const cfg = this.config;
+    if (cfg.outputs.stdout.enabled) this.sinks.push(new StdoutSink(this.instance, cfg.outputs.stdout.anomaliesOnly));
+    let outProducer: Producer | null = null;
+    if (cfg.outputs.kafka) {
+      outProducer = await this.producer(this.connectionFor(cfg.outputs.kafka, 'outputs.kafka'), 'outputs.kafka');
+      this.sinks.push(new KafkaScoreSink(outProducer, cfg.outputs.kafka.topic, this.instance));
+    }
+    const a = cfg.alerts;
+    if (a.enabled) {
+      const alertSinks: AlertSink[] = [];
+      if (a.sinks.alertmanager) alertSinks.push(new AlertmanagerSink(a.sinks.alertmanager));
+      if (a.sinks.webhook) alertSinks.push(new WebhookSink(a.sinks.webhook));
+      if (a.sinks.kafka) {
+        const p = outProducer ?? (await this.producer(this.connectionFor(cfg.outputs.kafka ?? {}, 'alerts.sinks.kafka'), 'alerts.sinks.kafka'));
+        alertSinks.push(new KafkaAlertSink({ producer: p, topic: a.sinks.kafka.topic }));
+      }
+      const engine = new AlertEngine({
+        alertname: a.alertname,
+        n: a.n,
+        m: a.m,
+        resolveWindows: a.resolveWindows,
+        resolveRatio: a.resolveRatio,
+        criticalRatio: a.criticalRatio,
+        cooldownWindows: a.cooldownWindows,
+        cooldownMs: a.cooldownMs,
+        warmupWindows: a.warmupWindows,
+        staleMs: a.staleMs,
+      });
+      this.dispatcher = new AlertDispatcher(alertSinks, { queueSize: a.sinks.queueSize, maxBatch: a.sinks.maxBatch, metrics: this.metrics, logger: this.log.child({ component: 'alerts' }) });
+      this.dispatcher.start();
+      this.alerts = new AlertsSink(engine, this.dispatcher, this.metrics);
+      this.sinks.push(this.alerts);
+    }
+  }
+
+  /** Scores batches until the batcher is closed and empty; windows count as done once every sink took them. */
+  private async scoreLoop(): Promise<void> {
+    while (true) {
+      const batch = await this.batcher.next();
+      if (batch.length === 0) return;
+      const det = this.model.detector();
+      let events: ScoreEvent[];
+      const t0 = process.hrtime.bigint();
+      try {
+        events = await det.scoreEvents(batch.map((b) => b.window));
+      } catch (e) {
+        // A batch the model cannot score (shape mismatch) is logged and skipped, never retried forever.
+        this.log.error('scoring failed; batch skipped', { windows: batch.length, err: e });
+        for (const b of batch) this.registry.complete(b);
+        continue;
+      }
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.metrics.observeBatch(batch.length, seconds);
+      this.metrics.observeScores(events);
+      this.stats.batches++;
+      this.stats.windowsScored += events.length;
+      for (const e of events) if (e.anomaly) this.stats.anomalous++;
+      for (const sink of this.sinks) await this.writeWithRetry(sink, events);
+      for (const b of batch) this.registry.complete(b);
+      this.metrics.setQueueDepth('windows', this.batcher.size);
+    }
+  }
+
+  private async writeWithRetry(sink: ScoreEventSink, events: ScoreEvent[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sink.write(events);
+        return;
+      } catch (e) {
+        // At-least-once: the windows' offsets stay uncommitted until the sink took them.
+        this.log.error('output sink failed; retrying', { sink: sink.name, events: events.length, attempt, err: e });
+        if (this.fatal) return;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  reload(reason: string): Promise<boolean> {
+    return this.model.reload(reason);
+  }
+
+  /**
+   * Graceful stop: stop reading, score every queued window, hand them to the sinks, commit,
+   * disconnect. Exit code 0, or 1 after a fatal error or when it took longer than
+   * shutdownTimeoutMs (then whatever is left is abandoned, uncommitted: at-least-once).
+   */
+  stop(reason: string): Promise<number> {
+    if (this.stopping) return this.stopping;
+    this.draining = true;
+    this.log.info('shutting down', { reason, queued: this.batcher?.size ?? 0 });
+    const run = async (): Promise<number> => {
+      await this.source?.stop();
+      this.batcher?.close();
+      await this.loop;
+      await this.source?.commitNow?.();
+      await this.source?.close?.();
+      await this.dispatcher?.stop(Math.min(5000, this.config.shutdownTimeoutMs / 3));
+      await Promise.all(this.producers.map((p) => p.disconnect().catch(() => undefined)));
+      for (const t of this.timers) clearInterval(t);
+      await this.http?.stop();
+      await this.model?.close();
+      return this.fatal ? 1 : 0;
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<number>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.error('shutdown timed out; exiting with work left uncommitted', { timeoutMs: this.config.shutdownTimeoutMs });
+        resolve(1);
+      }, this.config.shutdownTimeoutMs);
+    });
+    this.stopping = Promise.race([
+      run().catch((e: unknown) => {
+        this.log.error('shutdown failed', { err: e });
+        return 1;
+      }),
+      timeout,
+    ]).then((code) => {
+      clearTimeout(timer);
+      this.log.info('stopped', { code, ...this.stats, rejected: this.source?.rejected?.() ?? {} });
+      this.exitResolve(code);
+      return code;
+    });
+    return this.stopping;
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * The Kafka source: a kafkajs consumer group member that decodes messages into steps,
+ * feeds the stream registry and queues the windows it cuts.
+ *
+ * Delivery is at-least-once (see streams.ts for the commit rule): `eachBatch` with
+ * `eachBatchAutoResolve: false` and `autoCommit: false`. `resolveOffset` only moves the
+ * fetch position; offsets are committed by `commitNow()` (every commitIntervalMs and at
+ * shutdown) with the lane's commit point and its resume metadata. Undecodable messages are
+ * counted by reason, logged (rate limited) with topic/partition/offset, copied to the
+ * dead-letter topic when one is configured (the offset is held back until that send
+ * succeeded), and their offset advances like any other: a bad message never stalls a
+ * partition. When the window queue is full, the consumer pauses all its partitions and
+ * resumes once the queue has drained to half (heartbeating while it waits).
+ *
+ * Rebalance: kafkajs re-reads every assigned partition from its committed offset after a
+ * rebalance, so all partition state is dropped (a new generation) and rebuilt from the
+ * commit metadata; windows of the old generation still in flight are scored and emitted
+ * but no longer count for commits. Streams of partitions that moved away are forgotten
+ * (they warm up again, or resume from the commit metadata, wherever they land).
+ */
+import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type { KafkaSourceConfig } from '../config/daemon.js';
+import { DecodeError, createDecoder, type Decoder, type RawMessage } from '../ingest/decoders.js';
+import type { Source, SourceContext } from './sources.js';
+import { decodeResume } from './streams.js';
+import { kafkaClientConfig } from './kafka-client.js';
+
+const { Kafka: KafkaClient } = kafkajs;
+
+export interface KafkaSourceOptions {
+  /** Connected producer for the dead-letter topic (required when deadLetterTopic is set). */
+  producer?: Producer;
+  badInputLogIntervalMs: number;
+  /** The consumer crashed for good (kafkajs will not restart it). */
+  onFatal: (err: Error) => void;
+  /** Streams of partitions this member no longer owns. */
+  onStreamsRevoked?: (streams: string[]) => void;
+}
+
+interface DeadLetter {
+  lane: string;
+  offset: number;
+  message: KafkaMessage;
+  topic: string;
+  partition: number;
+  kind: string;
+  reason: string;
+}
+
+function laneKey(topic: string, partition: number): string {
+  return `${topic}/${partition}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class KafkaSource implements Source {
+  readonly kind = 'kafka';
+  readonly finished: Promise<void> = new Promise(() => undefined);
+  readonly kafka: Kafka;
+  private consumer!: Consumer;
+  private admin: Admin | null = null;
+  private readonly decode: Decoder;
+  private assigned: { topic: string; partitions: number[] }[] = [];
+  private generation = 0;
+  private committedAtJoin: Promise<Map<string, string | null>> = Promise.resolve(new Map());
+  private restored = new Set<string>();
+  private lastCommitted = new Map<string, string>();
+  private joined = false;
+  private stopping = false;
+  private paused = false;
+  private activeBatches = 0;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private committing: Promise<void> | null = null;
+  private readonly deadLetterSends = new Set<Promise<void>>();
+  private readonly rejectCounts: Record<string, number> = {};
+  private readonly lastRejectLog = new Map<string, { at: number; suppressed: number }>();
+  messages = 0;
+
+  constructor(
+    private readonly cfg: KafkaSourceConfig,
+    private readonly ctx: SourceContext,
+    private readonly opts: KafkaSourceOptions,
+  ) {
+    this.kafka = new KafkaClient(kafkaClientConfig(cfg, ctx.log.child({ component: 'kafka' })));
+    this.decode = createDecoder(cfg.decoder);
+  }
+
+  ready(): boolean {
+    return this.joined && !this.stopping;
+  }
+
+  rejected(): Record<string, number> {
+    return { ...this.rejectCounts };
+  }
+
+  async start(): Promise<void> {
+    const { cfg, ctx } = this;
+    this.consumer = this.kafka.consumer({
+      groupId: cfg.groupId,
+      sessionTimeout: cfg.sessionTimeoutMs,
+      heartbeatInterval: cfg.heartbeatIntervalMs,
+      rebalanceTimeout: cfg.rebalanceTimeoutMs,
+      maxBytesPerPartition: cfg.maxBytesPerPartition,
+      retry: { retries: cfg.retries, initialRetryTime: cfg.initialRetryTimeMs },
+    });
+    const ev = this.consumer.events;
+    this.consumer.on(ev.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment, e.payload.memberId));
+    this.consumer.on(ev.REBALANCING, () => {
+      this.joined = false;
+    });
+    this.consumer.on(ev.CRASH, (e) => {
+      const { error, restart } = e.payload;
+      if (restart) ctx.log.warn('kafka consumer crashed; kafkajs restarts it', { err: error });
+      else {
+        ctx.log.error('kafka consumer crashed and will not restart', { err: error });
+        this.opts.onFatal(error);
+      }
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: cfg.topics, fromBeginning: cfg.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.eachBatch(p),
+    });
+    this.commitTimer = setInterval(() => void this.commitNow(), cfg.commitIntervalMs);
+    this.commitTimer.unref();
+    ctx.log.info('kafka consumer started', { brokers: cfg.brokers, topics: cfg.topics, groupId: cfg.groupId });
+  }
+
+  private onJoin(assignment: Record<string, number[]>, memberId: string): void {
+    const before = new Map<string, string[]>();
+    for (const key of this.ctx.registry.laneKeys()) before.set(key, [...this.ctx.registry.lane(key).streams.keys()]);
+    this.generation++;
+    this.ctx.registry.dropAll();
+    this.restored.clear();
+    this.lastCommitted.clear();
+    this.assigned = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }));
+    const keep = new Set(this.assigned.flatMap((a) => a.partitions.map((p) => laneKey(a.topic, p))));
+    const revoked: string[] = [];
+    for (const [key, streams] of before) {
+      if (keep.has(key)) continue;
+      revoked.push(...streams);
+      const [topic, part] = [key.slice(0, key.lastIndexOf('/')), Number(key.slice(key.lastIndexOf('/') + 1))];
+      this.ctx.metrics?.removeConsumerLag(topic, part);
+    }
+    if (revoked.length) this.opts.onStreamsRevoked?.(revoked);
+    this.committedAtJoin = this.fetchCommitted();
+    this.joined = true;
+    if (this.paused) {
+      // A rejoin forgets pauses; re-apply while the queue is still full.
+      this.consumer.pause(this.assigned);
+    }
+    this.ctx.log.info('partitions assigned', { memberId, generation: this.generation, assignment: this.assigned });
+  }
+
+  /** Committed offset metadata of the assigned partitions (resume points). */
+  private async fetchCommitted(): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    if (this.cfg.resumeMetadataBytes <= 0 || this.assigned.length === 0) return out;
+    try {
+      if (!this.admin) {
+        this.admin = this.kafka.admin();
+        await this.admin.connect();
+      }
+      const res = await this.admin.fetchOffsets({ groupId: this.cfg.groupId, topics: this.assigned.map((a) => a.topic) });
+      for (const t of res) for (const p of t.partitions) out.set(laneKey(t.topic, p.partition), p.metadata);
+    } catch (e) {
+      this.ctx.log.warn('could not read committed resume points; streams warm up again', { err: e });
+    }
+    return out;
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const gen = this.generation;
+    const { topic, partition } = batch;
+    const key = laneKey(topic, partition);
+    const { registry, batcher, metrics, log } = this.ctx;
+    this.activeBatches++;
+    try {
+      if (!this.restored.has(key)) {
+        const committed = await this.committedAtJoin;
+        if (gen !== this.generation) return;
+        this.restored.add(key);
+        const points = decodeResume(committed.get(key));
+        registry.restore(key, points, Date.now());
+        if (points.size) log.info('resuming streams from commit metadata', { topic, partition, streams: points.size });
+      }
+      const lane = registry.lane(key);
+      const deadLetters: DeadLetter[] = [];
+      let lastBeat = Date.now();
+      let n = 0;
+      const C = this.ctx.channelNames.length;
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || this.stopping || gen !== this.generation) break;
+        const offset = Number(message.offset);
+        const now = Date.now();
+        try {
+          const raw: RawMessage = { topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value };
+          const dm = this.decode(raw);
+          if (dm.values.some((v) => v.length !== C)) {
+            throw new DecodeError('malformed', `expected ${C} channel(s) (the model's), got ${dm.values[0]?.length}`, { topic, partition, offset: message.offset });
+          }
+          const res = registry.ingest(key, dm.stream, offset, dm.values, dm.ts, 0, now);
+          if (res.kind === 'dropped') this.reject(key, topic, partition, message, 'max_streams', `stream "${dm.stream}" not admitted: maxStreams reached`, null);
+          else {
+            metrics?.messagesDecoded('kafka');
+            for (const w of res.windows) batcher.push(w);
+          }
+        } catch (e) {
+          lane.advance(offset);
+          const kind = e instanceof DecodeError ? e.kind : 'error';
+          this.reject(key, topic, partition, message, kind, (e as Error).message, deadLetters);
+        }
+        this.messages++;
+        resolveOffset(message.offset);
+        if (++n % 256 === 0 || now - lastBeat > 1000) {
+          await heartbeat();
+          lastBeat = Date.now();
+        }
+        if (batcher.full) await this.backpressure(heartbeat, gen);
+      }
+      if (deadLetters.length) this.sendDeadLetters(deadLetters);
+      const hw = Number(batch.highWatermark);
+      if (Number.isFinite(hw) && lane.lastOffset >= 0) metrics?.setConsumerLag(topic, partition, Math.max(0, hw - lane.lastOffset - 1));
+      metrics?.setQueueDepth('windows', batcher.size);
+    } finally {
+      this.activeBatches--;
+    }
+  }
+
+  /** Pause every assigned partition until the queue drained to half; heartbeat meanwhile. */
+  private async backpressure(heartbeat: () => Promise<void>, gen: number): Promise<void> {
+    const { batcher, log, metrics } = this.ctx;
+    this.paused = true;
+    this.consumer.pause(this.assigned);
+    log.debug('window queue full: partitions paused', { queued: batcher.size });
+    metrics?.setQueueDepth('windows', batcher.size);
+    try {
+      while (batcher.full || batcher.size > batcher.opts.capacity / 2) {
+        if (this.stopping || gen !== this.generation || batcher.isClosed) return;
+        await Promise.race([batcher.waitForSpace(), sleep(1000)]);
+        await heartbeat();
+      }
+    } finally {
+      this.paused = false;
+      if (!this.stopping) this.consumer.resume(this.assigned);
+      log.debug('window queue drained: partitions resumed', { queued: batcher.size });
+    }
+  }
+
+  private reject(key: string, topic: string, partition: number, message: KafkaMessage, kind: string, reason: string, deadLetters: DeadLetter[] | null): void {
+    this.rejectCounts[kind] = (this.rejectCounts[kind] ?? 0) + 1;
+    this.ctx.metrics?.messagesRejected('kafka', kind);
+    const now = Date.now();
+    const last = this.lastRejectLog.get(kind);
+    if (!last || now - last.at >= this.opts.badInputLogIntervalMs) {
+      this.ctx.log.warn('bad input message', { topic, partition, offset: message.offset, kind, reason, suppressedSinceLast: last?.suppressed ?? 0 });
+      this.lastRejectLog.set(kind, { at: now, suppressed: 0 });
+    } else last.suppressed++;
+    if (deadLetters && this.cfg.deadLetterTopic && this.opts.producer) {
+      const offset = Number(message.offset);
+      this.ctx.registry.lane(key).hold(offset);
+      deadLetters.push({ lane: key, offset, message, topic, partition, kind, reason });
+    }
+  }
+
+  /** Sends dead letters, retrying until done or stopping; their offsets are held back meanwhile. */
+  private sendDeadLetters(list: DeadLetter[]): void {
+    const producer = this.opts.producer!;
+    const topic = this.cfg.deadLetterTopic!;
+    const gen = this.generation;
+    const lanes = list.map((d) => this.ctx.registry.lane(d.lane));
+    const p = (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await producer.send({
+            topic,
+            acks: -1,
+            messages: list.map((d) => ({
+              key: d.message.key,
+              value: d.message.value,
+              headers: {
+                'noisefloor-error-kind': d.kind,
+                'noisefloor-error': d.reason.slice(0, 1000),
+                'noisefloor-source-topic': d.topic,
+                'noisefloor-source-partition': String(d.partition),
+                'noisefloor-source-offset': d.message.offset,
+                'noisefloor-source-timestamp': d.message.timestamp,
+              },
+            })),
+          });
+          break;
+        } catch (e) {
+          if (gen !== this.generation) return;
+          this.ctx.log.error('dead-letter send failed; retrying', { topic, messages: list.length, attempt, err: e });
+          await sleep(Math.min(10_000, 200 * 2 ** attempt));
+        }
+      }
+      list.forEach((d, i) => lanes[i].release(d.offset));
+    })();
+    this.deadLetterSends.add(p);
+    void p.finally(() => this.deadLetterSends.delete(p));
+  }
+
+  /** Commits every lane's commit point (with resume metadata) that changed since the last commit. */
+  commitNow(): Promise<void> {
+    if (this.committing) return this.committing;
+    const run = async () => {
+      const gen = this.generation;
+      const commits = this.ctx.registry.commits(this.cfg.resumeMetadataBytes);
+      const list: { topic: string; partition: number; offset: string; metadata: string | null }[] = [];
+      for (const [key, c] of commits) {
+        const sig = `${c.offset}|${c.metadata}`;
+        if (this.lastCommitted.get(key) === sig) continue;
+        const i = key.lastIndexOf('/');
+        list.push({ topic: key.slice(0, i), partition: Number(key.slice(i + 1)), offset: String(c.offset), metadata: c.metadata || null });
+      }
+      if (list.length === 0) return;
+      try {
+        await this.consumer.commitOffsets(list);
+        if (gen === this.generation) for (const c of list) this.lastCommitted.set(laneKey(c.topic, c.partition), `${c.offset}|${c.metadata ?? ''}`);
+        this.ctx.log.debug('offsets committed', { offsets: list.map((c) => `${c.topic}/${c.partition}@${c.offset}`) });
+      } catch (e) {
+        this.ctx.log.warn('offset commit failed; will retry', { err: e });
+      }
+    };
+    this.committing = run().finally(() => (this.committing = null));
+    return this.committing;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    try {
+      if (this.assigned.length) this.consumer.pause(this.assigned);
+    } catch {
+      /* not running */
+    }
+    while (this.activeBatches > 0) await sleep(10);
+    await Promise.all([...this.deadLetterSends]);
+  }
+
+  async close(): Promise<void> {
+    await this.committing?.catch(() => undefined);
+    await this.consumer?.disconnect().catch((e: unknown) => this.ctx.log.warn('consumer disconnect failed', { err: e }));
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+}

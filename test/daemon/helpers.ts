@@ -1,0 +1,251 @@
+/** Shared pieces of the serve integration tests: tiny model, data, the CLI process, topics. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import kafkajs, { type Kafka } from 'kafkajs';
+import YAML from 'yaml';
+import { coreConfigSchema } from '../../src/config/core.js';
+import { generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
+import { runTrainJob } from '../../src/pipeline/train.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const { Partitioners } = kafkajs;
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+export const W = 32;
+export const H = 8;
+export const T0 = Date.UTC(2024, 0, 1);
+
+/** A tiny model (window 32, hop 8, 3 channels) trained on synthetic normal data. */
+export async function trainTinyModel(): Promise<{ dir: string; tmp: string }> {
+  const tmp = await mkdtemp(path.join(tmpdir(), 'nf-serve-test-'));
+  const files: string[] = [];
+  for (let s = 0; s < 3; s++) {
+    const f = path.join(tmp, `normal-${s}.csv`);
+    await writeFile(f, seriesToCsv(generateSeries(700, { seed: 100 + s, phase: s * 7 })));
+    files.push(f);
+  }
+  const config = coreConfigSchema.parse({
+    window: { length: W, hop: H },
+    model: { dim: 32, depth: 1, patch: 8, timeDim: 16, T: 50 },
+    train: { epochs: 4, stepsPerEpoch: 25, batchSize: 32, stride: 2, backend: 'cpu', seed: 3 },
+    scoring: { samples: 2, steps: 3 },
+    calibration: { targetFalseAlarmRate: 0.002 },
+  });
+  const dir = path.join(tmp, 'model');
+  await runTrainJob({ files, outDir: dir, config, log: silentLogger });
+  return { dir, tmp };
+}
+
+export interface Msg {
+  stream: string;
+  step: number;
+  ts: number;
+  values: number[];
+}
+
+/** `steps` JSON steps for each stream, in time order, interleaved across streams. */
+export function streamData(streams: string[], steps: number, anomalies: Record<string, InjectedAnomaly[]> = {}): Msg[] {
+  const per = streams.map((s, i) => generateSeries(steps, { seed: 500 + i, phase: i * 3 }, anomalies[s] ?? []));
+  const out: Msg[] = [];
+  for (let t = 0; t < steps; t++)
+    streams.forEach((s, i) => out.push({ stream: s, step: t, ts: T0 + t * 1000, values: Array.from(per[i][t], (x) => Number(x.toFixed(5))) }));
+  return out;
+}
+
+/** Window ends (ts) of a stream of `steps` steps: "stream@endTs". */
+export function expectedWindows(streams: string[], steps: number): Set<string> {
+  const out = new Set<string>();
+  for (const s of streams) for (let end = W - 1; end < steps; end += H) out.add(`${s}@${T0 + end * 1000}`);
+  return out;
+}
+
+export async function createTopics(kafka: Kafka, topics: { topic: string; numPartitions: number }[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: topics.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Produces messages; partition = index of the stream modulo `partitions`. */
+export async function produce(kafka: Kafka, topic: string, msgs: (Msg | { raw: Buffer | string | null; partition: number })[], streams: string[], partitions: number): Promise<void> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    for (let i = 0; i < msgs.length; i += 500) {
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: msgs.slice(i, i + 500).map((m) =>
+          'raw' in m
+            ? { partition: m.partition, value: m.raw as Buffer }
+            : { partition: streams.indexOf(m.stream) % partitions, key: m.stream, value: JSON.stringify({ stream: m.stream, ts: m.ts, values: m.values }) },
+        ),
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface OutRecord {
+  stream: string;
+  endTs: number;
+  windowEnd: number;
+  anomaly: boolean;
+  score: number;
+  instance: string;
+}
+
+/** Reads a topic from the beginning until `until(records)` holds (or the timeout). */
+export async function readTopic<T = OutRecord>(
+  kafka: Kafka,
+  topic: string,
+  until: (records: T[]) => boolean,
+  timeoutMs = 90_000,
+  withHeaders = false,
+): Promise<T[]> {
+  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Math.random().toString(36).slice(2)}`, sessionTimeout: 6000, heartbeatInterval: 500 });
+  const records: T[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (withHeaders) {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        records.push({ value: message.value?.toString() ?? null, headers } as T);
+      } else records.push((message.value ? JSON.parse(message.value.toString()) : null) as T);
+      if (until(records)) done();
+    },
+  });
+  const timer = setTimeout(done, timeoutMs);
+  if (until(records)) done();
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return records;
+}
+
+export function keyOf(r: OutRecord): string {
+  return `${r.stream}@${r.endTs}`;
+}
+
+export async function writeConfig(dir: string, name: string, config: unknown): Promise<string> {
+  const file = path.join(dir, `${name}.yaml`);
+  await writeFile(file, YAML.stringify(config));
+  return file;
+}
+
+/** The daemon as a child process: `node dist/src/cli/main.js serve --config file`. */
+export class ServeProcess {
+  readonly proc: ChildProcess;
+  readonly stdout: string[] = [];
+  readonly logs: Record<string, unknown>[] = [];
+  readonly exited: Promise<number | null>;
+  private waiters: { pred: () => boolean; resolve: () => void }[] = [];
+
+  constructor(configFile: string, env: Record<string, string> = {}) {
+    this.proc = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+      cwd: ROOT,
+      env: { ...process.env, NOISEFLOOR_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((r) => this.proc.once('exit', (code) => r(code)));
+    lines(this.proc.stdout!, (l) => {
+      this.stdout.push(l);
+      this.check();
+    });
+    lines(this.proc.stderr!, (l) => {
+      try {
+        this.logs.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        this.logs.push({ msg: l });
+      }
+      this.check();
+    });
+  }
+
+  private check(): void {
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.pred()) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Waits until `pred` holds (checked on every output line); rejects with the log tail after the timeout or on exit. */
+  waitFor(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+    if (pred()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) =>
+        reject(new Error(`${what}: ${why}; last log lines:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+      const timer = setTimeout(() => fail(`not after ${timeoutMs} ms`), timeoutMs);
+      void this.exited.then((code) => {
+        if (!pred()) {
+          clearTimeout(timer);
+          fail(`daemon exited with ${code}`);
+        }
+      });
+      this.waiters.push({
+        pred,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  log(msg: string): Record<string, unknown>[] {
+    return this.logs.filter((l) => l.msg === msg);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.proc.kill(signal);
+  }
+}
+
+function lines(stream: NodeJS.ReadableStream, on: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (l.trim()) on(l);
+    }
+  });
+}
+
+/** Base daemon config for the Kafka tests. */
+export function kafkaConfig(o: { brokers: string[]; modelDir: string; topic: string; out: string; groupId: string; extra?: Record<string, unknown> }) {
+  return {
+    model: { dir: o.modelDir, watch: false },
+    source: {
+      kafka: {
+        brokers: o.brokers,
+        topics: [o.topic],
+        groupId: o.groupId,
+        fromBeginning: true,
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
+        commitIntervalMs: 200,
+        retries: 10,
+        ...(o.extra ?? {}),
+      },
+    },
+    outputs: { stdout: { enabled: true }, kafka: { topic: o.out } },
+    http: { port: 0 },
+    batching: { maxBatch: 16, maxWaitMs: 20, queueCapacity: 256 },
+    shutdownTimeoutMs: 20000,
+  };
+}
