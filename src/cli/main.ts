@@ -3,13 +3,14 @@ import { createLogger, type LogLevel } from '../util/log.js';
 import { isNoisefloorError } from '../util/errors.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { scoreCommand, SCORE_USAGE } from './commands/score.js';
-import { serveCommand } from './commands/serve.js';
+import { serveCommand, SERVE_USAGE } from './commands/serve.js';
 import { trainCommand, TRAIN_USAGE } from './commands/train.js';
 import { reportCommand, REPORT_USAGE } from './commands/report.js';
 
 const USAGE = `noisefloor: streaming anomaly detection with a diffusion model
 
 Commands:
+  serve     the streaming daemon (Kafka, file replay, generator) (noisefloor serve --help)
   train     fit a model on normal data            (noisefloor train --help)
   score     score recorded files                  (noisefloor score --help)
   evaluate  run a labelled benchmark (NAB, SMAP/MSL) (noisefloor evaluate --help)
@@ -18,6 +19,8 @@ Commands:
 Exit codes: 0 ok, 1 anomalies found (score --fail-on-anomaly) or runtime failure,
 2 usage, configuration or input error, 130 interrupted.
 Logs are JSON lines on stderr; NOISEFLOOR_LOG_LEVEL=debug|info|warn|error.
+
+${SERVE_USAGE}
 
 ${TRAIN_USAGE}
 
