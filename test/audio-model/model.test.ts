@@ -1,0 +1,181 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../src/audio/config.js';
+import { aggregateScores, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/audio/score.js';
+import { runAudioTrainJob } from '../../src/audio/train.js';
+import { aucRoc } from '../../src/eval/metrics.js';
+import { readManifest } from '../../src/model/artifact.js';
+import { Detector } from '../../src/scoring/detector.js';
+import { silentLogger } from '../../src/util/log.js';
+import { cliPath } from '../support/core.js';
+import { machineClip, tinyAudioConfig, toInt16, writeClip } from './helpers.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'nf-audio-model-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const RMS = 0.05;
+const trainFiles: string[] = [];
+const normalTest: string[] = [];
+const abnormalTest: string[] = [];
+const louder: string[] = [];
+
+beforeAll(() => {
+  for (const d of ['train', 'test/normal', 'test/abnormal', 'louder']) mkdirSync(path.join(dir, d), { recursive: true });
+  for (let i = 0; i < 6; i++) trainFiles.push(writeClip(path.join(dir, 'train'), `n${i}.wav`, toInt16(machineClip({ seed: 100 + i, rms: RMS }))));
+  for (let i = 0; i < 5; i++) {
+    normalTest.push(writeClip(path.join(dir, 'test/normal'), `n${i}.wav`, toInt16(machineClip({ seed: 200 + i, rms: RMS }))));
+    // Spectral change at the same loudness: an extra 1.3 kHz tone, rescaled to the same RMS.
+    abnormalTest.push(writeClip(path.join(dir, 'test/abnormal'), `a${i}.wav`, toInt16(machineClip({ seed: 300 + i, tone: 1300, toneRel: 0.6, rms: RMS }))));
+    // Level-only change: the normal clip exactly 4x louder (+12 dB; int16 codes times 4).
+    louder.push(writeClip(path.join(dir, 'louder'), `n${i}.wav`, toInt16(machineClip({ seed: 200 + i, rms: RMS })).map((c) => 4 * c)));
+  }
+});
+
+async function trainAndOpen(name: string, loudness: 'none' | 'window'): Promise<Detector> {
+  const out = path.join(dir, name);
+  await runAudioTrainJob({ files: trainFiles, outDir: out, config: tinyAudioConfig({ loudness: { mode: loudness, targetDb: -20 } }), log: silentLogger });
+  return Detector.open(out, { provider: 'cpu', intraOpThreads: 1 }, silentLogger);
+}
+
+async function scoreAll(det: Detector, files: string[]): Promise<ClipScore[]> {
+  const out: ClipScore[] = [];
+  for (const f of files) out.push(await scoreClip(f, det));
+  return out;
+}
+
+describe('audio model (tiny, synthetic)', () => {
+  let win: Detector;
+  let none: Detector;
+  beforeAll(async () => {
+    win = await trainAndOpen('model-window', 'window');
+    none = await trainAndOpen('model-none', 'none');
+  });
+  afterAll(async () => {
+    await win?.close();
+    await none?.close();
+  });
+
+  it('keeps the audio settings in the manifest and scores with them', async () => {
+    const m = await readManifest(path.join(dir, 'model-window'));
+    expect(m.features?.kind).toBe(AUDIO_FEATURES_KIND);
+    const a = audioSettingsFromFeatures(m.features);
+    expect(a).toEqual(tinyAudioConfig({ loudness: { mode: 'window', targetDb: -20 } }).audio);
+    expect(m.channels).toHaveLength(16);
+    expect(m.channels[0]).toMatch(/^mel0@\d+Hz$/);
+    expect(m.window).toEqual({ length: 8, hop: 4 });
+    expect(m.denoiser.channels).toBe(16);
+    expect((m.features?.bandHz as number[]).length).toBe(16);
+    expect(audioSettingsFromFeatures((await readManifest(path.join(dir, 'model-none'))).features)?.loudness.mode).toBe('none');
+  });
+
+  it('ranks a spectral change at the same loudness above normal clips (AUC >= 0.9), with explanations', async () => {
+    for (const det of [win, none]) {
+      const n = await scoreAll(det, normalTest);
+      const a = await scoreAll(det, abnormalTest);
+      const scores = [...n, ...a].map((c) => c.raw);
+      const labels = [...n.map(() => 0), ...a.map(() => 1)];
+      expect(aucRoc(scores, labels)).toBeGreaterThanOrEqual(0.9);
+      // The same loudness: the RMS baseline cannot tell them apart.
+      for (const c of [...n, ...a]) expect(c.levelDb).toBeCloseTo(20 * Math.log10(RMS), 0);
+      // Explanation: the band holding 1.3 kHz has the largest error in abnormal clips.
+      const bandHz = (det.model.manifest.features?.bandHz as number[]) ?? [];
+      const top = a[0].topBand;
+      expect(Math.abs(bandHz[top] - 1300)).toBeLessThan(400);
+      expect(a[0].bandErrors).toHaveLength(16);
+      expect(a[0].frameErrors.length).toBe(a[0].frames);
+      expect(a[0].windowRaws.length).toBe(a[0].windows);
+      expect(a[0].frameErrors.filter((v) => Number.isFinite(v)).length).toBeGreaterThan(a[0].frames - 8);
+    }
+  });
+
+  it('window loudness normalisation makes a level-only change undetectable; without it the change is detected', async () => {
+    const base = await scoreAll(win, normalTest);
+    const loud = await scoreAll(win, louder);
+    loud.forEach((c, i) => {
+      expect(c.levelDb - base[i].levelDb).toBeCloseTo(20 * Math.log10(4), 2);
+      expect(Math.abs(c.raw - base[i].raw)).toBeLessThan(1e-3 * base[i].raw + 1e-6);
+    });
+    const nBase = await scoreAll(none, normalTest);
+    const nLoud = await scoreAll(none, louder);
+    const auc = aucRoc([...nBase, ...nLoud].map((c) => c.raw), [...nBase.map(() => 0), ...nLoud.map(() => 1)]);
+    expect(auc).toBe(1);
+    nLoud.forEach((c, i) => expect(c.raw).toBeGreaterThan(1.3 * nBase[i].raw));
+  });
+});
+
+describe('clip aggregation and labels', () => {
+  it('aggregates window scores by mean, max and top-k mean', () => {
+    const v = [1, 5, 2, 8, 3, 4, 7, 6, 9, 10];
+    expect(aggregateScores(v, 'mean')).toBe(5.5);
+    expect(aggregateScores(v, 'max')).toBe(10);
+    expect(aggregateScores(v, 'topk', 0.1)).toBe(10);
+    expect(aggregateScores(v, 'topk', 0.3)).toBe(9);
+    expect(aggregateScores(v, 'topk', 0.25)).toBe(9);
+    expect(aggregateScores([], 'mean')).toBeNaN();
+  });
+
+  it('reads labels from folder names and from a CSV', async () => {
+    expect(labelFromPath('data/fan/abnormal/0001.wav')).toBe(1);
+    expect(labelFromPath('data/fan/normal/0001.wav')).toBe(0);
+    expect(labelFromPath('data/normal/x/abnormal/1.wav')).toBe(1);
+    expect(labelFromPath('clips/1.wav')).toBeUndefined();
+    const csv = path.join(dir, 'labels.csv');
+    writeFileSync(csv, 'file,label\nclips/a.wav,1\nb.wav,normal\n');
+    const labels = await readLabelsCsv(csv);
+    expect(lookupLabel(labels, 'clips/a.wav')).toBe(1);
+    expect(lookupLabel(labels, 'elsewhere/b.wav')).toBe(0);
+    expect(lookupLabel(labels, 'normal/c.wav')).toBeUndefined();
+    writeFileSync(csv, 'a.wav,maybe\n');
+    await expect(readLabelsCsv(csv)).rejects.toThrow(/not 0\/1/);
+  });
+});
+
+describe('CLI', () => {
+  it('trains on WAVs with an audio config and scores clips with labels, AUC on stderr', () => {
+    const cfg = path.join(dir, 'audio.yaml');
+    writeFileSync(
+      cfg,
+      `audio: { sampleRate: 8000, channel: 0, nFft: 256, hop: 128, nMels: 16, frames: 8, hopFrames: 4, trainHopFrames: 1, loudness: { mode: window, targetDb: -20 } }
+model: { arch: mixer, patch: 2, dim: 32, depth: 1, T: 100 }
+train: { epochs: 6, stepsPerEpoch: 30, batchSize: 64, patience: 4, seed: 3 }
+scoring: { t0: 0.3, steps: 3, samples: 2 }
+calibration: { targetFalseAlarmRate: 0.01 }
+`,
+    );
+    const env = { ...process.env, NOISEFLOOR_LOG_LEVEL: 'warn' };
+    const model = path.join(dir, 'cli-model');
+    const t = spawnSync(process.execPath, [cliPath, 'train', '--data', path.join(dir, 'train/*.wav'), '--config', cfg, '--out', model], { encoding: 'utf8', env });
+    expect(t.stderr).toMatch(/audio model .* written/);
+    expect(t.status).toBe(0);
+    const labels = path.join(dir, 'cli-labels.csv');
+    writeFileSync(labels, [...normalTest.map((f) => `${path.basename(f)},0`), ...abnormalTest.map((f) => `${path.basename(f)},1`)].join('\n'));
+    const out = path.join(dir, 'scores.jsonl');
+    const s = spawnSync(
+      process.execPath,
+      [cliPath, 'score', '--model', model, path.join(dir, 'test/*/*.wav'), '--labels', labels, '--aggregation', 'topk', '--out', out],
+      { encoding: 'utf8', env },
+    );
+    expect(s.stderr).toMatch(/scored 10 clip\(s\)/);
+    expect(s.status).toBe(0);
+    const auc = Number(/AUC ([0-9.]+)/.exec(s.stderr)?.[1]);
+    expect(auc).toBeGreaterThanOrEqual(0.9);
+    expect(s.stderr).toMatch(/pAUC\(FPR<=0\.1\) [0-9.]+/);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows).toHaveLength(10);
+    const ab = rows.find((r) => String(r.clip).endsWith('a0.wav'))!;
+    expect(ab.label).toBe(1);
+    expect((ab.band_errors as number[]).length).toBe(16);
+    expect((ab.frame_errors as (number | null)[]).length).toBeGreaterThan(100);
+    expect(typeof ab.max_window_score).toBe('number');
+    // CSV to stdout, labels from folder names.
+    const c = spawnSync(process.execPath, [cliPath, 'score', '--model', model, normalTest[0], abnormalTest[0]], { encoding: 'utf8', env });
+    expect(c.status).toBe(0);
+    const lines = c.stdout.trim().split('\n');
+    expect(lines[0]).toBe('clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s');
+    expect(lines[1].split(',')[6]).toBe('0');
+    expect(lines[2].split(',')[6]).toBe('1');
+  });
+});
