@@ -21,6 +21,9 @@ import type { Logger } from '../util/log.js';
 export class ModelManager {
   private pending: Detector | null = null;
   private watchers: FSWatcher[] = [];
+  /** Watcher of the model directory itself (re-armed after the directory was replaced). */
+  private inner: FSWatcher | null = null;
+  private closed = false;
   private timer: NodeJS.Timeout | null = null;
   private reloading: Promise<boolean> | null = null;
   lastReloadError: string | null = null;
@@ -116,17 +119,38 @@ export class ModelManager {
     this.log.error('model reload failed; keeping the loaded model', { reason, dir: this.dir, version: this.current.version, err: e });
   }
 
-  /** Reload when the directory (or its replacement by rename) changes. */
+  /**
+   * Reload when the directory (or its replacement by rename) changes. The parent is watched
+   * for the replacement; the directory itself for files written in place. A watcher on a
+   * directory follows its inode, so once `train` renamed a new directory into place the
+   * inner watcher would only see the old, deleted one: it is re-armed on the current
+   * directory whenever the debounce fires (and the directory has settled).
+   */
   watch(): void {
     const abs = path.resolve(this.dir);
     const base = path.basename(abs);
     const trigger = () => {
+      if (this.closed) return;
       if (this.timer) clearTimeout(this.timer);
       this.timer = setTimeout(() => {
         this.timer = null;
+        armInner();
         void this.reload('model directory changed');
       }, this.cfg.reloadDebounceMs);
       this.timer.unref();
+    };
+    const armInner = () => {
+      this.inner?.close();
+      this.inner = null;
+      if (this.closed) return;
+      try {
+        const inner = watch(abs, () => trigger());
+        inner.on('error', () => undefined);
+        inner.unref();
+        this.inner = inner;
+      } catch {
+        /* no directory right now: the parent watcher re-arms once one appears */
+      }
     };
     try {
       const w = watch(path.dirname(abs), (_ev, name) => {
@@ -135,18 +159,18 @@ export class ModelManager {
       w.on('error', (e) => this.log.warn('model directory watch failed', { err: e }));
       w.unref();
       this.watchers.push(w);
-      const inner = watch(abs, () => trigger());
-      inner.on('error', () => undefined);
-      inner.unref();
-      this.watchers.push(inner);
+      armInner();
     } catch (e) {
       this.log.warn('cannot watch the model directory; reload with SIGHUP', { dir: abs, err: e });
     }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const w of this.watchers) w.close();
     this.watchers = [];
+    this.inner?.close();
+    this.inner = null;
     if (this.timer) clearTimeout(this.timer);
     await this.reloading?.catch(() => undefined);
     if (this.pending) await this.pending.close();

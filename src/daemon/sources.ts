@@ -7,6 +7,7 @@ import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.j
 import { openSeries } from '../ingest/readers.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
 import type { NoisefloorMetrics } from '../alerts/metrics.js';
+import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 import type { MicroBatcher } from './batcher.js';
@@ -76,8 +77,17 @@ export class FileSource implements Source {
   }
 
   async start(): Promise<void> {
-    // Open every file first, so a missing column fails start-up, not the replay.
-    for (const f of this.cfg.paths) await this.open(f);
+    // Open every file first, so a missing column fails start-up, not the replay. Each file
+    // is one stream named after it: two files of one name would interleave their rows in
+    // one window ring (windows mixing both recordings), so that is refused here too.
+    const byStream = new Map<string, string>();
+    for (const f of this.cfg.paths) {
+      const { stream } = (await this.open(f)).header;
+      const other = byStream.get(stream);
+      if (other !== undefined)
+        throw new ConfigError(`source.file.paths: ${other} and ${f} would both replay as stream "${stream}" (a file's stream is its name); rename one of them`);
+      byStream.set(stream, f);
+    }
     this.running = this.run().then(
       () => this.resolveFinished(),
       (e: unknown) => {
