@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { audioSchema } from '../audio/config.js';
 import { decoderConfigSchema } from '../ingest/decoders.js';
 import { dataSchema, scoringSchema } from './core.js';
 
@@ -263,6 +264,20 @@ export const alertsSchema = z
   .strict()
   .refine((a) => (a.n ?? 3) <= (a.m ?? 5), { message: 'n must be <= m', path: ['n'] });
 
+/**
+ * Audio input, used when the model is an audio model (manifest features.kind
+ * 'audio-logmel'): PCM messages (source.kafka.decoder: {format: pcm, sample, channels}),
+ * keyed by device, become log-mel windows with the model's own feature settings.
+ */
+export const audioInputSchema = z
+  .object({
+    /** Sample rate of the incoming PCM (Hz); default the model's audio.sampleRate. Resampled when different. */
+    sampleRate: audioSchema.shape.sampleRate.unwrap().optional(),
+    /** 0-based channel of the interleaved PCM to analyse, or 'mix' (mean); default the model's. */
+    channel: audioSchema.shape.channel.unwrap().optional(),
+  })
+  .strict();
+
 export const daemonConfigSchema = z
   .object({
     source: sourceSchema.default({ generator: generatorSourceSchema.parse({}) }),
@@ -274,6 +289,7 @@ export const daemonConfigSchema = z
     http: httpSchema.default(httpSchema.parse({})),
     metrics: metricsSchema.default(metricsSchema.parse({})),
     alerts: alertsSchema.default(alertsSchema.parse({})),
+    audio: audioInputSchema.default({}),
     /** Name of this replica in score events (default host-pid). */
     instanceId: z.string().min(1).optional(),
     /** SIGTERM/SIGINT: longest the drain (finish windows, commit, disconnect) may take. */
@@ -287,6 +303,7 @@ export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
 export type KafkaSourceConfig = z.infer<typeof kafkaSourceSchema>;
 export type FileSourceConfig = z.infer<typeof fileSourceSchema>;
 export type GeneratorSourceConfig = z.infer<typeof generatorSourceSchema>;
+export type AudioInputConfig = z.infer<typeof audioInputSchema>;
 export type BootstrapConfig = z.infer<typeof bootstrapSchema>;
 export type SaslConfig = z.infer<typeof saslSchema>;
 export type TlsConfig = z.infer<typeof tlsObjectSchema>;

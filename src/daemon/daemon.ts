@@ -9,11 +9,14 @@ import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
 import { NoisefloorMetrics } from '../alerts/metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
+import { audioSettingsFromFeatures } from '../audio/config.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
+import type { Detector } from '../scoring/detector.js';
 import type { ScoreEvent } from '../scoring/types.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import type { AudioSpec } from './audio.js';
 import { MicroBatcher } from './batcher.js';
 import { DaemonHttpServer, engineStreams, type Readiness } from './http.js';
 import { kafkaClientConfig } from './kafka-client.js';
@@ -49,6 +52,7 @@ export class Daemon {
   private draining = false;
   private fatal: Error | null = null;
   private stopping: Promise<number> | null = null;
+  private lastDetector: Detector | null = null;
   private exitResolve!: (code: number) => void;
   /** Resolves with the exit code once the daemon stopped (signal, finished source, fatal error). */
   readonly exited: Promise<number>;
@@ -83,7 +87,8 @@ export class Daemon {
     if (cfg.model.watch) this.model.watch();
     const det = this.model.detector();
     const { length, hop } = det.model.manifest.window;
-    this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams);
+    const audio = this.audioSpec(det.model.manifest.features);
+    this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, audio);
     this.batcher = new MicroBatcher<TrackedWindow>({ maxBatch: cfg.batching.maxBatch, maxWaitMs: cfg.batching.maxWaitMs, capacity: cfg.batching.queueCapacity });
 
     await this.buildSinks();
@@ -127,9 +132,46 @@ export class Daemon {
       source: this.source.kind,
       model: this.model.version,
       window: { length, hop },
+      ...(audio ? { audio: { inputRate: audio.inputRate, modelRate: audio.settings.sampleRate, channel: audio.settings.channel, resampled: audio.inputRate !== audio.settings.sampleRate } } : {}),
       http: this.http ? this.http.port : null,
       sinks: this.sinks.map((s) => s.name),
     });
+  }
+
+  /**
+   * Audio model (manifest features.kind 'audio-logmel'): PCM from Kafka, log-mel windows
+   * with the model's own feature settings, input rate and channel from the `audio` section.
+   */
+  private audioSpec(features: Record<string, unknown> | undefined): AudioSpec | undefined {
+    const settings = audioSettingsFromFeatures(features);
+    const cfg = this.config;
+    if (!settings) return undefined;
+    const issues: string[] = [];
+    if (!cfg.source.kafka) issues.push('source: an audio model is served from Kafka PCM messages (source.kafka with decoder.format pcm)');
+    else if (cfg.source.kafka.decoder.format !== 'pcm') issues.push(`source.kafka.decoder.format: must be pcm for an audio model, got ${cfg.source.kafka.decoder.format}`);
+    if (issues.length) throw new ConfigError('the model is an audio model; the source cannot feed it', issues);
+    const channel = cfg.audio.channel ?? settings.channel;
+    return { settings: { ...settings, channel }, inputRate: cfg.audio.sampleRate ?? settings.sampleRate };
+  }
+
+  /**
+   * After a hot reload: the windows are cut with the start-up model's audio settings; a
+   * model trained with other features (or a switch between audio and time series) would
+   * score windows it was not trained on. Logged loudly; a restart picks the new settings up.
+   */
+  private checkAudioFeatures(det: Detector): void {
+    const first = this.lastDetector === null;
+    this.lastDetector = det;
+    if (first) return;
+    const a = this.registry.audio?.settings;
+    const b = audioSettingsFromFeatures(det.model.manifest.features);
+    const same = a && b ? JSON.stringify({ ...a, channel: 0 }) === JSON.stringify({ ...b, channel: 0 }) : !a && !b;
+    if (!same)
+      this.log.error('reloaded model has other audio features than the running windows; restart the daemon to use them', {
+        running: a ?? 'time series',
+        model: b ?? 'time series',
+        version: det.version,
+      });
   }
 
   /** An extra output, e.g. a benchmark's latency probe; call before start(). */
@@ -205,6 +247,7 @@ export class Daemon {
       const batch = await this.batcher.next();
       if (batch.length === 0) return;
       const det = this.model.detector();
+      if (det !== this.lastDetector) this.checkAudioFeatures(det);
       let events: ScoreEvent[];
       const t0 = process.hrtime.bigint();
       try {

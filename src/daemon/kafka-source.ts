@@ -21,8 +21,10 @@
 import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { KafkaSourceConfig } from '../config/daemon.js';
 import { DecodeError, createDecoder, type Decoder, type RawMessage } from '../ingest/decoders.js';
+import { ConfigError } from '../util/errors.js';
+import { pcmAudioDecoder, type PcmAudioMessage } from './audio.js';
 import type { Source, SourceContext } from './sources.js';
-import { decodeResume } from './streams.js';
+import { decodeResume, type IngestResult } from './streams.js';
 import { kafkaClientConfig } from './kafka-client.js';
 
 const { Kafka: KafkaClient } = kafkajs;
@@ -62,6 +64,8 @@ export class KafkaSource implements Source {
   private consumer!: Consumer;
   private admin: Admin | null = null;
   private readonly decode: Decoder;
+  /** Audio model: PCM straight to mono samples for the registry's audio slots. */
+  private readonly decodeAudio: ((msg: RawMessage) => PcmAudioMessage) | null = null;
   private assigned: { topic: string; partitions: number[] }[] = [];
   private generation = 0;
   private committedAtJoin: Promise<Map<string, string | null>> = Promise.resolve(new Map());
@@ -85,6 +89,12 @@ export class KafkaSource implements Source {
   ) {
     this.kafka = new KafkaClient(kafkaClientConfig(cfg, ctx.log.child({ component: 'kafka' })));
     this.decode = createDecoder(cfg.decoder);
+    const audio = ctx.registry.audio;
+    if (audio) {
+      if (cfg.decoder.format !== 'pcm')
+        throw new ConfigError('the model is an audio model: source.kafka.decoder.format must be pcm', [`source.kafka.decoder.format: got ${cfg.decoder.format}`]);
+      this.decodeAudio = pcmAudioDecoder(cfg.decoder, audio.settings.channel);
+    }
   }
 
   ready(): boolean {
@@ -200,12 +210,21 @@ export class KafkaSource implements Source {
         const now = Date.now();
         try {
           const raw: RawMessage = { topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value };
-          const dm = this.decode(raw);
-          if (dm.values.some((v) => v.length !== C)) {
-            throw new DecodeError('malformed', `expected ${C} channel(s) (the model's), got ${dm.values[0]?.length}`, { topic, partition, offset: message.offset });
+          let stream: string;
+          let res: IngestResult;
+          if (this.decodeAudio) {
+            const am = this.decodeAudio(raw);
+            stream = am.stream;
+            res = registry.ingestAudio(key, am.stream, offset, am.samples, am.ts, now);
+          } else {
+            const dm = this.decode(raw);
+            if (dm.values.some((v) => v.length !== C)) {
+              throw new DecodeError('malformed', `expected ${C} channel(s) (the model's), got ${dm.values[0]?.length}`, { topic, partition, offset: message.offset });
+            }
+            stream = dm.stream;
+            res = registry.ingest(key, dm.stream, offset, dm.values, dm.ts, 0, now);
           }
-          const res = registry.ingest(key, dm.stream, offset, dm.values, dm.ts, 0, now);
-          if (res.kind === 'dropped') this.reject(key, topic, partition, message, 'max_streams', `stream "${dm.stream}" not admitted: maxStreams reached`, null);
+          if (res.kind === 'dropped') this.reject(key, topic, partition, message, 'max_streams', `stream "${stream}" not admitted: maxStreams reached`, null);
           else {
             metrics?.messagesDecoded('kafka');
             for (const w of res.windows) batcher.push(w);

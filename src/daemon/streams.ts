@@ -38,9 +38,17 @@
  * (covering more, never less). Streams are forgotten on rebalance (state lives per
  * partition): a partition that moves to another replica resumes there from the commit
  * metadata the same way; in-memory state that was not committed is rebuilt by re-reading.
+ *
+ * ## Audio
+ *
+ * With an audio model the registry holds `AudioSlot`s (audio.ts) instead: PCM samples in,
+ * log-mel windows out, the same rule with samples for steps (a window's first frame maps
+ * back to the input sample, and that to its message offset), the same resume metadata at
+ * equal sample rates (k counts samples, i is a frame index).
  */
 import type { Window } from '../ingest/types.js';
 import { StreamWindower, type WindowSpec } from '../ingest/windower.js';
+import { AudioSlot, type AudioSpec } from './audio.js';
 
 /** Where a stream continues after a restart: skip steps before (offset o, frame k); next row index i. */
 export interface ResumePoint {
@@ -56,6 +64,9 @@ interface InFlight {
 }
 
 export class StreamSlot {
+  readonly kind = 'steps';
+  /** Step streams always resume exactly (see the module comment). */
+  readonly resumable = true;
   readonly windower: StreamWindower;
   private readonly offRing: Float64Array;
   private readonly frameRing: Uint32Array;
@@ -135,6 +146,9 @@ export class StreamSlot {
   }
 }
 
+/** A stream's state in a lane: time-series steps, or PCM audio (audio.ts). */
+export type Slot = StreamSlot | AudioSlot;
+
 export interface LaneCommit {
   /** Next offset to read: every message below it is done. */
   offset: number;
@@ -144,7 +158,7 @@ export interface LaneCommit {
 
 /** One partition's (or one file's) streams and progress. */
 export class Lane {
-  readonly streams = new Map<string, StreamSlot>();
+  readonly streams = new Map<string, Slot>();
   /** Resume points restored from commit metadata, waiting for their stream's first message. */
   readonly resume = new Map<string, ResumePoint & { since: number }>();
   /** Offsets of dead-letter sends in flight (offset -> count). */
@@ -184,7 +198,7 @@ export class Lane {
     for (const s of this.streams.values()) {
       const p = s.resumePoint();
       if (p.o < min) min = p.o;
-      points.push([s.stream, p]);
+      if (s.resumable) points.push([s.stream, p]);
     }
     // Restored points whose stream has not come back yet keep their place in the metadata.
     for (const [name, p] of this.resume) points.push([name, { o: p.o, k: p.k, i: p.i }]);
@@ -232,7 +246,7 @@ export function decodeResume(metadata: string | null | undefined): Map<string, R
 /** A window with the stream slot that cut it, so its completion can be reported. */
 export interface TrackedWindow {
   window: Window;
-  slot: StreamSlot;
+  slot: Slot;
 }
 
 export type IngestResult =
@@ -253,9 +267,15 @@ export class StreamRegistry {
   dropped = 0;
   expired = 0;
 
+  /**
+   * `audio`: the registry cuts log-mel windows from PCM (`ingestAudio`) instead of windows
+   * of steps (`ingest`); `spec` is then the model's window shape ([nMels, frames], hop
+   * hopFrames), for information.
+   */
   constructor(
     readonly spec: WindowSpec,
     readonly opts: RegistryOptions,
+    readonly audio?: AudioSpec,
   ) {}
 
   get streamCount(): number {
@@ -290,33 +310,12 @@ export class StreamRegistry {
    * cut, or 'dropped' when the stream is new and maxStreams streams are held.
    */
   ingest(key: string, stream: string, offset: number, steps: Float64Array[], ts: number | string | undefined, stepMs: number, now: number): IngestResult {
-    const lane = this.lane(key);
-    lane.advance(offset);
-    let slot = lane.streams.get(stream);
-    let skipTo: ResumePoint | undefined;
-    if (!slot) {
-      if (this.total >= this.opts.maxStreams) {
-        this.dropped++;
-        return { kind: 'dropped' };
-      }
-      const rp = lane.resume.get(stream);
-      if (rp) {
-        // Steps before the resume point were in windows scored before the restart.
-        if (offset < rp.o) {
-          lane.skipped += steps.length;
-          rp.since = now;
-          return { kind: 'ok', windows: [] };
-        }
-        lane.resume.delete(stream);
-        skipTo = rp;
-      }
-      slot = new StreamSlot(lane, stream, this.spec, now, skipTo?.i ?? 0);
-      lane.streams.set(stream, slot);
-      this.total++;
-    }
-    slot.lastSeen = now;
-    slot.lastOffset = offset;
-    if (skipTo) slot.skipSteps = skipTo.k;
+    if (this.audio) throw new Error('this registry cuts audio windows: use ingestAudio');
+    const got = this.admit(key, stream, offset, steps.length, now, (lane, base) => new StreamSlot(lane, stream, this.spec, now, base));
+    if (got === 'dropped') return { kind: 'dropped' };
+    if (got === 'skipped') return { kind: 'ok', windows: [] };
+    const slot = got as StreamSlot;
+    const lane = slot.lane;
     const windows: TrackedWindow[] = [];
     for (let f = 0; f < steps.length; f++) {
       if (slot.skipSteps > 0) {
@@ -330,6 +329,67 @@ export class StreamRegistry {
       if (w) windows.push({ window: w, slot });
     }
     return { kind: 'ok', windows };
+  }
+
+  /**
+   * Feeds one PCM message (mono samples at the input rate, `ts` the epoch ms of its first
+   * sample) of device `stream` on lane `key`; returns the log-mel windows it completes.
+   */
+  ingestAudio(key: string, stream: string, offset: number, samples: Float32Array, ts: number | undefined, now: number): IngestResult {
+    const spec = this.audio;
+    if (!spec) throw new Error('this registry cuts windows of steps: use ingest');
+    const got = this.admit(key, stream, offset, samples.length, now, (lane, base) => new AudioSlot(lane, stream, spec, now, base));
+    if (got === 'dropped') return { kind: 'dropped' };
+    if (got === 'skipped') return { kind: 'ok', windows: [] };
+    const slot = got as AudioSlot;
+    let x = samples;
+    let t = ts;
+    if (slot.skipSteps > 0) {
+      // Samples before the resume point (same message) or the hopFrames > frames gap.
+      const n = Math.min(slot.skipSteps, x.length);
+      slot.skipSteps -= n;
+      slot.lane.skipped += n;
+      x = x.subarray(n);
+      if (t !== undefined) t += (n / spec.inputRate) * 1000;
+    }
+    const windows = slot.push(offset, x, t).map((window) => ({ window, slot }));
+    return { kind: 'ok', windows };
+  }
+
+  /**
+   * The slot of `stream` on lane `key`, created (at its resume point, if any) when new;
+   * 'skipped' when the message lies wholly before the stream's resume point; 'dropped' when
+   * the stream is new and maxStreams streams are held.
+   */
+  private admit(key: string, stream: string, offset: number, n: number, now: number, create: (lane: Lane, base: number) => Slot): Slot | 'dropped' | 'skipped' {
+    const lane = this.lane(key);
+    lane.advance(offset);
+    let slot = lane.streams.get(stream);
+    let skipTo: ResumePoint | undefined;
+    if (!slot) {
+      if (this.total >= this.opts.maxStreams) {
+        this.dropped++;
+        return 'dropped';
+      }
+      const rp = lane.resume.get(stream);
+      if (rp) {
+        // Steps before the resume point were in windows scored before the restart.
+        if (offset < rp.o) {
+          lane.skipped += n;
+          rp.since = now;
+          return 'skipped';
+        }
+        lane.resume.delete(stream);
+        skipTo = rp;
+      }
+      slot = create(lane, skipTo?.i ?? 0);
+      lane.streams.set(stream, slot);
+      this.total++;
+    }
+    slot.lastSeen = now;
+    slot.lastOffset = offset;
+    if (skipTo) slot.skipSteps = skipTo.k;
+    return slot;
   }
 
   /** A window was scored and handed on. Windows of a dropped lane are ignored. */
