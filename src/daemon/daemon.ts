@@ -12,7 +12,6 @@ import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type Al
 import { audioSettingsFromFeatures } from '../audio/config.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
-import type { Detector } from '../scoring/detector.js';
 import type { ScoreEvent } from '../scoring/types.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -52,7 +51,6 @@ export class Daemon {
   private draining = false;
   private fatal: Error | null = null;
   private stopping: Promise<number> | null = null;
-  private lastDetector: Detector | null = null;
   private exitResolve!: (code: number) => void;
   /** Resolves with the exit code once the daemon stopped (signal, finished source, fatal error). */
   readonly exited: Promise<number>;
@@ -154,34 +152,16 @@ export class Daemon {
     return { settings: { ...settings, channel }, inputRate: cfg.audio.sampleRate ?? settings.sampleRate };
   }
 
-  /**
-   * After a hot reload: the windows are cut with the start-up model's audio settings; a
-   * model trained with other features (or a switch between audio and time series) would
-   * score windows it was not trained on. Logged loudly; a restart picks the new settings up.
-   */
-  private checkAudioFeatures(det: Detector): void {
-    const first = this.lastDetector === null;
-    this.lastDetector = det;
-    if (first) return;
-    const a = this.registry.audio?.settings;
-    const b = audioSettingsFromFeatures(det.model.manifest.features);
-    const same = a && b ? JSON.stringify({ ...a, channel: 0 }) === JSON.stringify({ ...b, channel: 0 }) : !a && !b;
-    if (!same)
-      this.log.error('reloaded model has other audio features than the running windows; restart the daemon to use them', {
-        running: a ?? 'time series',
-        model: b ?? 'time series',
-        version: det.version,
-      });
-  }
-
   /** An extra output, e.g. a benchmark's latency probe; call before start(). */
   addSink(sink: ScoreEventSink): void {
     this.extraSinks.push(sink);
   }
 
   private readiness(): Readiness {
+    // A failed reload leaves the old model serving, so it does not make the daemon
+    // unready (a bad model pushed to every replica would empty the Service); it shows in
+    // noisefloor_model_reloads_total{result="failure"} and its alerting rule instead.
     const reasons: string[] = [];
-    if (this.model?.lastReloadError) reasons.push(`model reload failed: ${this.model.lastReloadError}`);
     return {
       modelLoaded: this.model !== undefined,
       consumerJoined: this.source?.ready() ?? false,
@@ -247,7 +227,6 @@ export class Daemon {
       const batch = await this.batcher.next();
       if (batch.length === 0) return;
       const det = this.model.detector();
-      if (det !== this.lastDetector) this.checkAudioFeatures(det);
       let events: ScoreEvent[];
       const t0 = process.hrtime.bigint();
       try {

@@ -85,12 +85,16 @@ export class ModelManager {
       const cur = this.pending ?? this.current;
       const a = cur.model.manifest;
       const b = det.model.manifest;
-      if (a.window.length !== b.window.length || a.window.hop !== b.window.hop || a.channels.length !== b.channels.length) {
+      // Feature settings (audio log-mel parameters) decide how windows are cut too.
+      const sameFeatures = JSON.stringify(a.features ?? null) === JSON.stringify(b.features ?? null);
+      if (a.window.length !== b.window.length || a.window.hop !== b.window.hop || a.channels.length !== b.channels.length || !sameFeatures) {
         await det.close();
         this.fail(
           reason,
           new ModelLoadError(
-            `new model has window ${b.window.length}/${b.window.hop} over ${b.channels.length} channels, the running one ${a.window.length}/${a.window.hop} over ${a.channels.length}; restart the daemon to change the window shape`,
+            sameFeatures
+              ? `new model has window ${b.window.length}/${b.window.hop} over ${b.channels.length} channels, the running one ${a.window.length}/${a.window.hop} over ${a.channels.length}; restart the daemon to change the window shape`
+              : 'new model has other feature settings (audio log-mel parameters or input kind) than the running one; restart the daemon to change them',
           ),
         );
         return false;
