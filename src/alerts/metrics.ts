@@ -34,6 +34,7 @@ export const METRIC_NAMES = [
   'noisefloor_messages_rejected_total',
   'noisefloor_consumer_lag_messages',
   'noisefloor_queue_depth',
+  'noisefloor_source_pauses_total',
   'noisefloor_model_info',
   'noisefloor_model_reloads_total',
   'noisefloor_alert_sink_deliveries_total',
@@ -119,6 +120,7 @@ export class NoisefloorMetrics {
   private readonly rejected: Counter<'source' | 'reason'>;
   private readonly lag: Gauge<'topic' | 'partition'>;
   private readonly queueDepth: Gauge<'queue'>;
+  private readonly sourcePauses: Counter<'source'>;
   private readonly modelInfo: Gauge<'version' | 'provider' | 'window' | 'trained_at'>;
   private readonly modelReloads: Counter<'result'>;
   private readonly sinkDeliveries: Counter<'sink'>;
@@ -181,6 +183,12 @@ export class NoisefloorMetrics {
     this.rejected = new Counter({ name: 'noisefloor_messages_rejected_total', help: 'Input messages rejected, by reason.', labelNames: ['source', 'reason'], registers });
     this.lag = new Gauge({ name: 'noisefloor_consumer_lag_messages', help: 'Kafka consumer lag (high watermark - committed offset).', labelNames: ['topic', 'partition'], registers });
     this.queueDepth = new Gauge({ name: 'noisefloor_queue_depth', help: 'Items waiting in an internal queue.', labelNames: ['queue'], registers });
+    this.sourcePauses = new Counter({
+      name: 'noisefloor_source_pauses_total',
+      help: 'Times a source stopped reading because the window queue was full (backpressure).',
+      labelNames: ['source'],
+      registers,
+    });
     this.modelInfo = new Gauge({
       name: 'noisefloor_model_info',
       help: 'The model loaded; always 1.',
@@ -288,6 +296,11 @@ export class NoisefloorMetrics {
 
   setQueueDepth(queue: string, depth: number): void {
     this.queueDepth.set({ queue }, depth);
+  }
+
+  /** A source paused reading because the window queue was full. */
+  sourcePaused(source: string): void {
+    this.sourcePauses.inc({ source });
   }
 
   /** Publish the loaded model; replaces the previous model's series. */

@@ -257,6 +257,7 @@ export class KafkaSource implements Source {
     this.paused = true;
     this.consumer.pause(this.assigned);
     log.debug('window queue full: partitions paused', { queued: batcher.size });
+    metrics?.sourcePaused('kafka');
     metrics?.setQueueDepth('windows', batcher.size);
     try {
       while (batcher.full || batcher.size > batcher.opts.capacity / 2) {

@@ -53,8 +53,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Pushes windows; waits while the queue is full (backpressure for in-process sources). */
-async function enqueue(ctx: SourceContext, windows: TrackedWindow[], signal: AbortSignal): Promise<void> {
+async function enqueue(ctx: SourceContext, windows: TrackedWindow[], signal: AbortSignal, source: string): Promise<void> {
   for (const w of windows) ctx.batcher.push(w);
+  if (ctx.batcher.full) ctx.metrics?.sourcePaused(source);
   while (ctx.batcher.full && !signal.aborted && !ctx.batcher.isClosed) await ctx.batcher.waitForSpace();
 }
 
@@ -132,7 +133,7 @@ export class FileSource implements Source {
               this.ctx.metrics?.messagesRejected('file', 'max_streams');
               continue;
             }
-            await enqueue(this.ctx, res.windows, signal);
+            await enqueue(this.ctx, res.windows, signal, this.kind);
           }
           this.ctx.log.info('file replayed', { file, stream: src.header.stream });
         }),
@@ -238,7 +239,7 @@ export class GeneratorSource implements Source {
           const res = this.ctx.registry.ingest('generator', g.name, step, [v], this.tsOf(step), 0, Date.now());
           this.ctx.metrics?.messagesDecoded('generator');
           pushed = true;
-          if (res.kind === 'ok') await enqueue(this.ctx, res.windows, signal);
+          if (res.kind === 'ok') await enqueue(this.ctx, res.windows, signal, this.kind);
           else this.ctx.metrics?.messagesRejected('generator', 'max_streams');
         }
       }

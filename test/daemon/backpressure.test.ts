@@ -89,6 +89,9 @@ it('pauses the consumer while the window queue is full and still scores every wi
   // The queue never grew past its capacity.
   expect(depths.length).toBeGreaterThan(0);
   expect(Math.max(...depths)).toBeLessThanOrEqual(capacity);
+  // ...and every pause is counted where a dashboard can see it.
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(Number(/^noisefloor_source_pauses_total\{source="kafka"\} (\d+)$/m.exec(metrics)?.[1])).toBe(paused.length);
   expect(d.proc.exitCode).toBeNull();
 
   d.kill('SIGTERM');
