@@ -1,0 +1,384 @@
+/**
+ * Label-free configuration selection for the audio model: normal training data only.
+ *
+ *   npm run build && node dist/bench/audio-select.js [data-dir] [--folds N] [--epochs N]
+ *        [--only name,name] [--draws N] [--segment-seconds S]
+ *
+ * Protocol (no test clip and no test label is read; only normal/00000000-09 are used):
+ *   - Fold f (f = 0 .. folds-1) holds out three consecutive normal training clips —
+ *     fold 0: 07-09, fold 1: 04-06, fold 2: 01-03 — and trains each candidate model on the
+ *     other seven.
+ *   - Each held-out clip is cut into segments of `--segment-seconds` (default 2.5 s: 4 per
+ *     10 s clip). Every segment is scored as it is (label 0, "clean") and, for each anomaly
+ *     kind, `--draws` (default 2) times with a synthetic anomaly injected (label 1).
+ *   - Injection is at equal loudness: the anomaly is added at a random anomaly-to-normal
+ *     power ratio (ANR, dB, drawn per injection from the kind's range), then the mixture
+ *     is rescaled to the clean segment's RMS, so level alone says nothing. Kinds:
+ *       tones     3 sinusoids, frequencies log-uniform in [150, 6000] Hz, random phases,
+ *                 ANR −30 .. −15 dB (a new whine / bearing tone)
+ *       noiseband 1/3-octave band of Gaussian noise (centre log-uniform in [300, 6000] Hz),
+ *                 gated in bursts (period 0.6-1.2 s, 50 % duty, 10 ms ramps), ANR −25 .. −10 dB
+ *                 (rubbing / air leak)
+ *       clicks    periodic impulse train, 4-25 clicks/s (±2 % jitter), each click a damped
+ *                 sinusoid (1-5 kHz, decay 1.5 ms), ANR −25 .. −10 dB (contact / rattle)
+ *       tilt      spectral tilt of the segment itself by ±(1-3) dB/octave around 1 kHz
+ *                 (FFT filter; clogging / voltage change: the same sound, another colour)
+ *       am        amplitude modulation x·(1 + d·sin 2πf t), f 2-12 Hz, d 0.2-0.5 (imbalance)
+ *     Everything is seeded (fold, clip, segment, kind, draw): every candidate sees the
+ *     identical audio.
+ *   - A segment's score is the mean of its window scores (the shipped aggregation); per
+ *     fold and kind, AUC of its injected segments vs that fold's clean segments.
+ *   - Criterion: the mean over folds and kinds of those AUCs; the highest wins, ties
+ *     (|Δ| < 0.005) go to the cheaper config (fewer mels, then grid order). Each fold's
+ *     AUCs are computed on its own model's scores: pooling raw scores of different
+ *     trainings (different scales) into one ROC would mix the folds' offsets into the
+ *     ranking (the table still shows that pooled figure, for reference).
+ *
+ * Candidates: nMels {64, 128} × fMin {0, 100} (one training each, window loudness, the
+ * rest as config/audio.yaml at the time of the run — only these keys are overridden) ×
+ * scoring {recon t0 0.1 K 3, recon t0 0.3 K 5, likelihood} (reusing the training).
+ * Progress to stderr, Markdown table to stdout.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import FFT from 'fft.js';
+import { audioConfigSchema, type AudioConfig, type AudioSettings } from '../src/audio/config.js';
+import { AudioWindower } from '../src/audio/features.js';
+import { aggregateScores } from '../src/audio/score.js';
+import { runAudioTrainJob } from '../src/audio/train.js';
+import type { ScoringConfig } from '../src/config/core.js';
+import { loadConfigFile } from '../src/config/load.js';
+import { aucRoc, partialAucRoc } from '../src/eval/metrics.js';
+import { readWav } from '../src/ingest/audio/index.js';
+import type { Window } from '../src/ingest/types.js';
+import { Detector } from '../src/scoring/detector.js';
+import { createLogger } from '../src/util/log.js';
+import { Rng } from '../src/util/rng.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', process.argv[1]?.includes('/dist/') ? '..' : '');
+const args = process.argv.slice(2);
+const flag = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
+const dataDir = path.resolve(positional[0] ?? path.resolve(repoRoot, '../shared/data/audio/mimii_fan_id00_0dB'));
+const nFolds = Number(flag('--folds') ?? 1);
+const draws = Number(flag('--draws') ?? 2);
+const segSeconds = Number(flag('--segment-seconds') ?? 2.5);
+const epochs = flag('--epochs') ? Number(flag('--epochs')) : undefined;
+const only = flag('--only')?.split(',');
+const SEED = 20240611;
+const log = createLogger({ level: (process.env.NOISEFLOOR_LOG_LEVEL as 'warn' | undefined) ?? 'warn' });
+
+// ------------------------------------------------------------------------ candidates
+
+interface ModelCand {
+  name: string;
+  nMels: number;
+  fMin: number;
+}
+const MODELS: ModelCand[] = [
+  { name: '64 mels / fMin 0', nMels: 64, fMin: 0 },
+  { name: '64 mels / fMin 100', nMels: 64, fMin: 100 },
+  { name: '128 mels / fMin 0', nMels: 128, fMin: 0 },
+  { name: '128 mels / fMin 100', nMels: 128, fMin: 100 },
+];
+const SCORINGS: { name: string; s: Partial<ScoringConfig> }[] = [
+  { name: 'recon t0=0.1 K=3', s: { mode: 'reconstruction', t0: 0.1, steps: 3 } },
+  { name: 'recon t0=0.3 K=5', s: { mode: 'reconstruction', t0: 0.3, steps: 5 } },
+  { name: 'likelihood', s: { mode: 'likelihood' } },
+];
+
+// ------------------------------------------------------------------------ injection
+
+const KINDS = ['tones', 'noiseband', 'clicks', 'tilt', 'am'] as const;
+type Kind = (typeof KINDS)[number];
+
+const uni = (rng: Rng, a: number, b: number) => a + (b - a) * rng.next();
+const logUni = (rng: Rng, a: number, b: number) => Math.exp(uni(rng, Math.log(a), Math.log(b)));
+
+function rmsOf(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return Math.sqrt(s / Math.max(1, x.length));
+}
+
+/** Zero-phase FFT filter with gain(f Hz) (magnitude); returns a new array of x's length. */
+function fftFilter(x: Float32Array, sr: number, gain: (hz: number) => number): Float32Array {
+  let n = 1;
+  while (n < x.length) n *= 2;
+  const fft = new FFT(n);
+  const inp = new Float64Array(n);
+  inp.set(x);
+  const spec = fft.createComplexArray() as number[];
+  fft.realTransform(spec, inp);
+  fft.completeSpectrum(spec);
+  for (let k = 0; k < n; k++) {
+    const hz = (Math.min(k, n - k) * sr) / n;
+    const g = gain(hz);
+    spec[2 * k] *= g;
+    spec[2 * k + 1] *= g;
+  }
+  const out = fft.createComplexArray() as number[];
+  fft.inverseTransform(out, spec);
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = out[2 * i];
+  return y;
+}
+
+/** Adds `a` to `x` at anomaly-to-normal ratio anrDb (power), in place into a new array. */
+function mixAt(x: Float32Array, a: Float32Array, anrDb: number): Float32Array {
+  const gx = rmsOf(x);
+  const ga = rmsOf(a);
+  const k = ga > 0 ? (gx * 10 ** (anrDb / 20)) / ga : 0;
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = x[i] + k * a[i];
+  return y;
+}
+
+/** Rescales y to x's RMS (equal loudness). */
+function matchLoudness(y: Float32Array, x: Float32Array): Float32Array {
+  const g = rmsOf(x) / Math.max(1e-12, rmsOf(y));
+  for (let i = 0; i < y.length; i++) y[i] *= g;
+  return y;
+}
+
+/** One injected version of segment x (sample rate sr). Returns the audio and a description. */
+function inject(x: Float32Array, sr: number, kind: Kind, rng: Rng): { y: Float32Array; desc: string } {
+  const n = x.length;
+  const a = new Float32Array(n);
+  let y: Float32Array;
+  let desc: string;
+  if (kind === 'tones') {
+    const fs = [0, 1, 2].map(() => logUni(rng, 150, 6000));
+    for (const f of fs) {
+      const ph = 2 * Math.PI * rng.next();
+      for (let i = 0; i < n; i++) a[i] += Math.sin((2 * Math.PI * f * i) / sr + ph);
+    }
+    const anr = uni(rng, -30, -15);
+    y = mixAt(x, a, anr);
+    desc = `tones ${fs.map((f) => f.toFixed(0)).join('/')} Hz ANR ${anr.toFixed(1)} dB`;
+  } else if (kind === 'noiseband') {
+    const fc = logUni(rng, 300, 6000);
+    const lo = fc * 2 ** (-1 / 6);
+    const hi = fc * 2 ** (1 / 6);
+    for (let i = 0; i < n; i++) a[i] = rng.normal();
+    const band = fftFilter(a, sr, (hz) => (hz >= lo && hz <= hi ? 1 : 0));
+    const period = uni(rng, 0.6, 1.2) * sr;
+    const phase = rng.next() * period;
+    const ramp = 0.01 * sr;
+    for (let i = 0; i < n; i++) {
+      const p = (i + phase) % period;
+      const on = period / 2;
+      const g = p >= on ? 0 : Math.min(1, p / ramp, (on - p) / ramp);
+      band[i] *= g;
+    }
+    const anr = uni(rng, -25, -10);
+    y = mixAt(x, band, anr);
+    desc = `noiseband ${fc.toFixed(0)} Hz ANR ${anr.toFixed(1)} dB`;
+  } else if (kind === 'clicks') {
+    const rate = uni(rng, 4, 25);
+    const f = uni(rng, 1000, 5000);
+    const tau = 0.0015 * sr;
+    const len = Math.round(8 * tau);
+    let t = rng.next() * (sr / rate);
+    while (t < n) {
+      const s = Math.round(t);
+      const ph = 2 * Math.PI * rng.next();
+      for (let j = 0; j < len && s + j < n; j++) a[s + j] += Math.exp(-j / tau) * Math.sin((2 * Math.PI * f * j) / sr + ph);
+      t += (sr / rate) * (1 + 0.02 * (2 * rng.next() - 1));
+    }
+    const anr = uni(rng, -25, -10);
+    y = mixAt(x, a, anr);
+    desc = `clicks ${rate.toFixed(1)}/s ${f.toFixed(0)} Hz ANR ${anr.toFixed(1)} dB`;
+  } else if (kind === 'tilt') {
+    const slope = (rng.next() < 0.5 ? -1 : 1) * uni(rng, 1, 3);
+    y = fftFilter(x, sr, (hz) => 10 ** ((slope * Math.log2(Math.max(hz, 20) / 1000)) / 20));
+    desc = `tilt ${slope.toFixed(2)} dB/oct`;
+  } else {
+    const f = uni(rng, 2, 12);
+    const d = uni(rng, 0.2, 0.5);
+    const ph = 2 * Math.PI * rng.next();
+    y = new Float32Array(n);
+    for (let i = 0; i < n; i++) y[i] = x[i] * (1 + d * Math.sin((2 * Math.PI * f * i) / sr + ph));
+    desc = `am ${f.toFixed(1)} Hz depth ${d.toFixed(2)}`;
+  }
+  return { y: matchLoudness(y, x), desc };
+}
+
+interface Segment {
+  fold: number;
+  /** 'clean' or the anomaly kind. */
+  kind: 'clean' | Kind;
+  label: 0 | 1;
+  audio: Float32Array;
+  sr: number;
+  desc: string;
+}
+
+async function heldOutSegments(fold: number, files: string[], channel: AudioSettings['channel']): Promise<Segment[]> {
+  const out: Segment[] = [];
+  for (let c = 0; c < files.length; c++) {
+    const { samples, sampleRate: sr } = await readWav(files[c], { channel });
+    const segLen = Math.round(segSeconds * sr);
+    const nSeg = Math.floor(samples.length / segLen);
+    for (let s = 0; s < nSeg; s++) {
+      const x = samples.slice(s * segLen, (s + 1) * segLen);
+      const id = `${path.basename(files[c])}#${s}`;
+      out.push({ fold, kind: 'clean', label: 0, audio: x, sr, desc: id });
+      KINDS.forEach((kind, k) => {
+        for (let d = 0; d < draws; d++) {
+          const rng = new Rng(SEED + 1_000_003 * fold + 10_007 * c + 101 * s + 11 * k + d);
+          const { y, desc } = inject(x, sr, kind, rng);
+          out.push({ fold, kind, label: 1, audio: y, sr, desc: `${id} ${desc}` });
+        }
+      });
+    }
+  }
+  return out;
+}
+
+function segmentWindows(seg: Segment, a: AudioSettings, i: number): Window[] {
+  const w = new AudioWindower(a, { stream: `seg${i}`, inputRate: seg.sr });
+  return [...w.push(seg.audio), ...w.flush()];
+}
+
+async function scoreSegments(det: Detector, segs: Segment[], a: AudioSettings): Promise<number[]> {
+  const out: number[] = [];
+  let pending: Window[] = [];
+  let owners: number[] = [];
+  const raws: number[][] = segs.map(() => []);
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const rs = await det.score(pending);
+    rs.forEach((r, j) => raws[owners[j]].push(r.raw));
+    pending = [];
+    owners = [];
+  };
+  for (let i = 0; i < segs.length; i++) {
+    const ws = segmentWindows(segs[i], a, i);
+    pending.push(...ws);
+    owners.push(...ws.map(() => i));
+    if (pending.length >= 256) await flush();
+  }
+  await flush();
+  for (const r of raws) out.push(aggregateScores(r, 'mean'));
+  return out;
+}
+
+// ------------------------------------------------------------------------ run
+
+async function wavs(dir: string): Promise<string[]> {
+  return (await readdir(dir))
+    .filter((f) => f.toLowerCase().endsWith('.wav'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+const normals = (await wavs(path.join(dataDir, 'normal'))).slice(0, 10); // training clips only
+if (normals.length < 10) throw new Error(`expected ≥ 10 normal clips in ${dataDir}/normal`);
+const base = await loadConfigFile(audioConfigSchema, path.join(repoRoot, 'config/audio.yaml'));
+const t0 = performance.now();
+const el = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+
+/** Per candidate (model × scoring): segment scores, all folds concatenated. */
+const results = new Map<string, { model: ModelCand; scoring: string; scores: number[]; foldScores: number[][]; trainSec: number[]; scoreSec: number[] }>();
+const allSegs: Segment[] = [];
+const foldSegs: Segment[][] = [];
+
+for (let fold = 0; fold < nFolds; fold++) {
+  const hold = [7 - 3 * fold, 8 - 3 * fold, 9 - 3 * fold];
+  const heldFiles = hold.map((i) => normals[i]);
+  const trainFiles = normals.filter((_, i) => !hold.includes(i));
+  const segs = await heldOutSegments(fold, heldFiles, base.audio.channel);
+  allSegs.push(...segs);
+  foldSegs.push(segs);
+  process.stderr.write(
+    `[${el()}] fold ${fold}: train ${trainFiles.map((f) => path.basename(f, '.wav').slice(-2)).join(',')}, held out ${hold.join(',')}: ${segs.length} segments (${segs.filter((s) => s.label === 0).length} clean)\n`,
+  );
+  for (const m of MODELS) {
+    if (only && !only.some((o) => m.name.includes(o))) continue;
+    const config: AudioConfig = structuredClone(base);
+    Object.assign(config.audio, { nMels: m.nMels, fMin: m.fMin, loudness: { ...config.audio.loudness, mode: 'window' } });
+    if (epochs) config.train.epochs = epochs;
+    const parsed = audioConfigSchema.parse(config);
+    const dir = await mkdtemp(path.join(tmpdir(), 'nf-select-'));
+    try {
+      const tt = performance.now();
+      const job = await runAudioTrainJob({ files: trainFiles, outDir: path.join(dir, 'model'), config: parsed, log });
+      const trainSec = (performance.now() - tt) / 1000;
+      process.stderr.write(`[${el()}]   ${m.name}: trained ${job.result.epochsRun} epochs in ${trainSec.toFixed(0)} s (${job.trainWindows} windows)\n`);
+      for (const sc of SCORINGS) {
+        const det = await Detector.open(path.join(dir, 'model'), { provider: 'cpu', intraOpThreads: 0 }, log, sc.s);
+        try {
+          const ts = performance.now();
+          const scores = await scoreSegments(det, segs, parsed.audio);
+          const scoreSec = (performance.now() - ts) / 1000;
+          const key = `${m.name} | ${sc.name}`;
+          const r = results.get(key) ?? { model: m, scoring: sc.name, scores: [], foldScores: [], trainSec: [], scoreSec: [] };
+          r.scores.push(...scores);
+          r.foldScores.push(scores);
+          r.trainSec.push(trainSec);
+          r.scoreSec.push(scoreSec);
+          results.set(key, r);
+          const foldAucs = KINDS.map((k) => kindAuc(scores, segs, k));
+          process.stderr.write(
+            `[${el()}]     ${sc.name}: fold AUC mean ${mean(foldAucs).toFixed(3)} (${KINDS.map((k, i) => `${k} ${foldAucs[i].toFixed(3)}`).join(', ')}) score ${scoreSec.toFixed(1)} s\n`,
+          );
+        } finally {
+          await det.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((s, v) => s + v, 0) / xs.length;
+}
+
+function kindAuc(scores: number[], segs: Segment[], kind: Kind, maxFpr = 1): number {
+  const s: number[] = [];
+  const l: number[] = [];
+  segs.forEach((g, i) => {
+    if (g.kind === 'clean' || g.kind === kind) {
+      s.push(scores[i]);
+      l.push(g.label);
+    }
+  });
+  return maxFpr === 1 ? aucRoc(s, l) : partialAucRoc(s, l, maxFpr);
+}
+
+// ------------------------------------------------------------------------ table
+
+const fmt = (v: number) => v.toFixed(3);
+const foldMean = (r: { foldScores: number[][] }, k: Kind, maxFpr = 1) => mean(r.foldScores.map((sc, f) => kindAuc(sc, foldSegs[f], k, maxFpr)));
+const rows = [...results.values()].map((r) => {
+  const aucs = KINDS.map((k) => foldMean(r, k));
+  const paucs = KINDS.map((k) => foldMean(r, k, 0.1));
+  const pooled = mean(KINDS.map((k) => kindAuc(r.scores, allSegs, k)));
+  return { r, aucs, crit: mean(aucs), pcrit: mean(paucs), pooled };
+});
+// Winner: highest criterion; within 0.005 of it, the cheapest (fewer mels, then grid order).
+const bestCrit = Math.max(...rows.map((x) => x.crit));
+const winner = rows.find((x) => x.crit >= bestCrit - 0.005 && x.r.model.nMels === Math.min(...rows.filter((y) => y.crit >= bestCrit - 0.005).map((y) => y.r.model.nMels)));
+
+const clean = allSegs.filter((s) => s.label === 0).length;
+console.log(
+  `Label-free selection: normal training clips only (${nFolds} fold(s), hold-out blocks of 3 clips, train on 7), ${segSeconds} s segments: ${clean} clean, ${allSegs.length - clean} injected (${draws} per kind per segment), kinds ${KINDS.join(', ')}; criterion = mean over folds and kinds of the per-fold, per-kind AUC\n`,
+);
+console.log(`| model | scoring | criterion (mean AUC) | ${KINDS.join(' | ')} | mean pAUC (FPR<=0.1) | pooled-folds AUC | train wall | score wall |`);
+console.log(`|---|---|---|${KINDS.map(() => '---|').join('')}---|---|---|---|`);
+for (const x of rows) {
+  const mark = x === winner ? '**' : '';
+  console.log(
+    `| ${mark}${x.r.model.name}${mark} | ${mark}${x.r.scoring}${mark} | ${mark}${fmt(x.crit)}${mark} | ${x.aucs.map(fmt).join(' | ')} | ${fmt(x.pcrit)} | ${fmt(x.pooled)} | ${x.r.trainSec.map((s) => s.toFixed(0)).join('+')} s | ${x.r.scoreSec.map((s) => s.toFixed(1)).join('+')} s |`,
+  );
+}
+if (winner) console.log(`\nchosen: ${winner.r.model.name}, ${winner.r.scoring} (criterion ${fmt(winner.crit)})`);
+console.log(`total wall ${el()}, node ${process.version}`);
