@@ -20,7 +20,7 @@ import { Detector } from '../../scoring/detector.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
-import { Progress } from '../progress.js';
+import { runInterruptibleTraining } from '../interruptible.js';
 
 const isWav = (f: string) => /\.wav$/i.test(f);
 
@@ -83,48 +83,30 @@ export async function audioTrainCommand(argv: string[], log: Logger): Promise<nu
   });
   const patterns = [...(values.data ?? []), ...positionals];
   if (patterns.length === 0) throw new UsageError('train needs --data <files>');
-  if (!values.out) throw new UsageError('train needs --out <model-dir>');
+  const outDir = values.out;
+  if (!outDir) throw new UsageError('train needs --out <model-dir>');
   const config = await loadConfigFile(audioConfigSchema, values.config);
   if (values.epochs) config.train.epochs = nonNegInt(values.epochs, '--epochs');
   if (values.seed) config.train.seed = nonNegInt(values.seed, '--seed');
   const files = await expandPaths(patterns);
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    log.warn('interrupted: finishing the current step and writing the best model so far (Ctrl-C again to quit now)');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  const progress = new Progress('train');
-  try {
-    const job = await runAudioTrainJob({
+  const job = await runInterruptibleTraining(log, (signal, onProgress) =>
+    runAudioTrainJob({
       files,
-      outDir: values.out,
+      outDir,
       config,
       log,
-      signal: controller.signal,
-      onProgress: (p) =>
-        progress.update(
-          ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
-          `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''}`,
-          p.etaSeconds,
-          p.valLoss !== undefined,
-        ),
-    });
-    progress.done();
-    const cal = job.manifest.calibration;
-    const a = config.audio;
-    process.stderr.write(
-      `audio model ${job.manifest.modelVersion} written to ${values.out}: ${files.length} clip(s), windows [${a.nMels} mels x ${a.frames} frames], ` +
-        `loudness ${a.loudness.mode}, ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
-        `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), threshold raw ${cal?.thresholdRaw.toPrecision(4)}\n`,
-    );
-    return job.result.interrupted ? 130 : 0;
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-  }
+      signal,
+      onProgress,
+    }),
+  );
+  const cal = job.manifest.calibration;
+  const a = config.audio;
+  process.stderr.write(
+    `audio model ${job.manifest.modelVersion} written to ${outDir}: ${files.length} clip(s), windows [${a.nMels} mels x ${a.frames} frames], ` +
+      `loudness ${a.loudness.mode}, ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
+      `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), threshold raw ${cal?.thresholdRaw.toPrecision(4)}\n`,
+  );
+  return job.result.interrupted ? 130 : 0;
 }
 
 export const AUDIO_SCORE_USAGE = `noisefloor score --model <audio-model> <wav|glob>... [--labels <file,label csv>] [--out <file>]

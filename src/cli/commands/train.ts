@@ -6,7 +6,7 @@ import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
 import { audioTrainCommand, isAudioTrain } from './audio.js';
-import { Progress } from '../progress.js';
+import { runInterruptibleTraining } from '../interruptible.js';
 
 export const TRAIN_USAGE = `noisefloor train --data <file|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
 
@@ -34,49 +34,31 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
   }
   const patterns = [...(values.data ?? []), ...positionals];
   if (patterns.length === 0) throw new UsageError('train needs --data <files>');
-  if (!values.out) throw new UsageError('train needs --out <model-dir>');
+  const outDir = values.out;
+  if (!outDir) throw new UsageError('train needs --out <model-dir>');
   if (await isAudioTrain(patterns, values.config)) return audioTrainCommand(argv, log);
   const config = await loadConfigFile(coreConfigSchema, values.config);
   if (values.epochs) config.train.epochs = parsePositiveInt(values.epochs, '--epochs');
   if (values.seed) config.train.seed = parsePositiveInt(values.seed, '--seed');
   const files = await expandPaths(patterns);
 
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    log.warn('interrupted: finishing the current step and writing the best model so far (Ctrl-C again to quit now)');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  const progress = new Progress('train');
-  try {
-    const job = await runTrainJob({
+  const job = await runInterruptibleTraining(log, (signal, onProgress) =>
+    runTrainJob({
       files,
-      outDir: values.out,
+      outDir,
       config,
       log,
-      signal: controller.signal,
-      onProgress: (p) =>
-        progress.update(
-          ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
-          `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''}`,
-          p.etaSeconds,
-          p.valLoss !== undefined,
-        ),
-    });
-    progress.done();
-    const cal = job.manifest.calibration;
-    process.stderr.write(
-      `model ${job.manifest.modelVersion} written to ${values.out}: ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
-        `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), val loss ${Math.min(...job.result.valLoss).toFixed(4)}, ` +
-        `threshold raw ${cal?.thresholdRaw.toPrecision(4)} for false-alarm rate ${cal?.targetFalseAlarmRate}\n`,
-    );
-    return job.result.interrupted ? 130 : 0;
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-  }
+      signal,
+      onProgress,
+    }),
+  );
+  const cal = job.manifest.calibration;
+  process.stderr.write(
+    `model ${job.manifest.modelVersion} written to ${outDir}: ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
+      `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), val loss ${Math.min(...job.result.valLoss).toFixed(4)}, ` +
+      `threshold raw ${cal?.thresholdRaw.toPrecision(4)} for false-alarm rate ${cal?.targetFalseAlarmRate}\n`,
+  );
+  return job.result.interrupted ? 130 : 0;
 }
 
 export function parsePositiveInt(v: string, flag: string): number {
