@@ -72,11 +72,28 @@ export async function createTopics(kafka: Kafka, topics: { topic: string; numPar
   }
 }
 
-/** Produces messages; partition = index of the stream modulo `partitions`. */
+/**
+ * Produces messages; partition = index of the stream modulo `partitions`. Exactly once:
+ * the producer is idempotent, and the partitions' end offsets are checked to have grown by
+ * exactly the number of messages sent to each.
+ *
+ * Why: kafkajs retries a produce request per broker, so when one partition of a request
+ * fails with a retriable error (e.g. NOT_LEADER_OR_FOLLOWER on a topic created a moment
+ * ago, on a loaded machine) the partitions that were already appended are appended again
+ * (https://github.com/tulios/kafkajs/issues/22). A duplicated input message is a new step
+ * to the daemon: the streams of those partitions would get a second copy of their first
+ * steps, and windows off the test's grid (an input bug that looks like a daemon bug).
+ */
 export async function produce(kafka: Kafka, topic: string, msgs: (Msg | { raw: Buffer | string | null; partition: number })[], streams: string[], partitions: number): Promise<void> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  const partitionOf = (m: (typeof msgs)[number]) => ('raw' in m ? m.partition : streams.indexOf(m.stream) % partitions);
+  const want = new Map<number, number>();
+  for (const m of msgs) want.set(partitionOf(m), (want.get(partitionOf(m)) ?? 0) + 1);
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   try {
+    const before = endOffsets(await admin.fetchTopicOffsets(topic));
+    await producer.connect();
     for (let i = 0; i < msgs.length; i += 500) {
       await producer.send({
         topic,
@@ -84,13 +101,24 @@ export async function produce(kafka: Kafka, topic: string, msgs: (Msg | { raw: B
         messages: msgs.slice(i, i + 500).map((m) =>
           'raw' in m
             ? { partition: m.partition, value: m.raw as Buffer }
-            : { partition: streams.indexOf(m.stream) % partitions, key: m.stream, value: JSON.stringify({ stream: m.stream, ts: m.ts, values: m.values }) },
+            : { partition: partitionOf(m), key: m.stream, value: JSON.stringify({ stream: m.stream, ts: m.ts, values: m.values }) },
         ),
       });
     }
+    const after = endOffsets(await admin.fetchTopicOffsets(topic));
+    const wrong = [...after].filter(([p, end]) => end - (before.get(p) ?? 0) !== (want.get(p) ?? 0));
+    if (wrong.length) {
+      const what = wrong.map(([p, end]) => `partition ${p}: ${end - (before.get(p) ?? 0)} appended, ${want.get(p) ?? 0} sent`).join('; ');
+      throw new Error(`produce to ${topic} appended another number of messages than it sent (duplicates?): ${what}`);
+    }
   } finally {
     await producer.disconnect();
+    await admin.disconnect();
   }
+}
+
+function endOffsets(offsets: { partition: number; high: string }[]): Map<number, number> {
+  return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
 }
 
 export interface OutRecord {
