@@ -179,7 +179,9 @@ export class Daemon {
 
   private async producer(conn: KafkaConnectionConfig, where: string): Promise<Producer> {
     const kafka = new Kafka(kafkaClientConfig(conn, this.log.child({ component: 'kafka-producer' }), where));
-    const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    // Idempotent: kafkajs retries a whole produce request when one partition fails, which
+    // would otherwise duplicate the partitions that had already been written.
+    const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
     await p.connect();
     this.producers.push(p);
     return p;

@@ -89,7 +89,7 @@ function pcmMessages(devices: Record<string, number[]>, partitions: number, seed
 }
 
 async function produce(topic: string, msgs: PcmMsg[]): Promise<void> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let i = 0; i < msgs.length; i += 200)
