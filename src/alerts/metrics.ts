@@ -181,7 +181,7 @@ export class NoisefloorMetrics {
     });
     this.decoded = new Counter({ name: 'noisefloor_messages_decoded_total', help: 'Input messages decoded.', labelNames: ['source'], registers });
     this.rejected = new Counter({ name: 'noisefloor_messages_rejected_total', help: 'Input messages rejected, by reason.', labelNames: ['source', 'reason'], registers });
-    this.lag = new Gauge({ name: 'noisefloor_consumer_lag_messages', help: 'Kafka consumer lag (high watermark - committed offset).', labelNames: ['topic', 'partition'], registers });
+    this.lag = new Gauge({ name: 'noisefloor_consumer_lag_messages', help: 'Kafka consumer lag: messages between the last one read and the high watermark.', labelNames: ['topic', 'partition'], registers });
     this.queueDepth = new Gauge({ name: 'noisefloor_queue_depth', help: 'Items waiting in an internal queue.', labelNames: ['queue'], registers });
     this.sourcePauses = new Counter({
       name: 'noisefloor_source_pauses_total',
