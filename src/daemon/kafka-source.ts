@@ -113,7 +113,11 @@ export class KafkaSource implements Source {
       heartbeatInterval: cfg.heartbeatIntervalMs,
       rebalanceTimeout: cfg.rebalanceTimeoutMs,
       maxBytesPerPartition: cfg.maxBytesPerPartition,
-      retry: { retries: cfg.retries, initialRetryTime: cfg.initialRetryTimeMs },
+      // Once kafkajs has used up its retries the consumer crashes; without restartOnFailure
+      // kafkajs would restart it forever (a daemon that never recovers and never exits).
+      // Crash for good instead: onFatal stops the daemon with exit code 1, and the
+      // supervisor restarts it.
+      retry: { retries: cfg.retries, initialRetryTime: cfg.initialRetryTimeMs, restartOnFailure: () => Promise.resolve(false) },
     });
     const ev = this.consumer.events;
     this.consumer.on(ev.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment, e.payload.memberId));
