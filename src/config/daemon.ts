@@ -94,6 +94,12 @@ export const kafkaSourceSchema = z
      * instead of warming up again. Kafka's default offset.metadata.max.bytes is 4096.
      */
     resumeMetadataBytes: z.number().int().min(0).max(1_000_000).default(4000),
+    /**
+     * A crashed consumer is restarted (a broker restart makes the first join fail with
+     * "coordinator loading", which heals), unless it has not joined or fetched for this
+     * long: then the daemon exits 1 so that its supervisor restarts it.
+     */
+    giveUpAfterMs: z.number().int().min(0).default(120000),
   })
   .strict();
 

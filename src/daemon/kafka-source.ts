@@ -72,6 +72,8 @@ export class KafkaSource implements Source {
   private restored = new Set<string>();
   private lastCommitted = new Map<string, string>();
   private joined = false;
+  /** Last time the consumer joined its group or received a batch (see giveUpAfterMs). */
+  private lastHealthyAt = Date.now();
   private stopping = false;
   private paused = false;
   private activeBatches = 0;
@@ -107,20 +109,32 @@ export class KafkaSource implements Source {
 
   async start(): Promise<void> {
     const { cfg, ctx } = this;
+    this.lastHealthyAt = Date.now();
     this.consumer = this.kafka.consumer({
       groupId: cfg.groupId,
       sessionTimeout: cfg.sessionTimeoutMs,
       heartbeatInterval: cfg.heartbeatIntervalMs,
       rebalanceTimeout: cfg.rebalanceTimeoutMs,
       maxBytesPerPartition: cfg.maxBytesPerPartition,
-      // Once kafkajs has used up its retries the consumer crashes; without restartOnFailure
-      // kafkajs would restart it forever (a daemon that never recovers and never exits).
-      // Crash for good instead: onFatal stops the daemon with exit code 1, and the
-      // supervisor restarts it.
-      retry: { retries: cfg.retries, initialRetryTime: cfg.initialRetryTimeMs, restartOnFailure: () => Promise.resolve(false) },
+      // kafkajs restarts a crashed consumer forever by default: a daemon whose cluster is
+      // gone would neither recover nor exit. Restart while the crash is recent (transient
+      // errors such as "coordinator loading" after a broker restart heal), give up once the
+      // consumer has been unhealthy for giveUpAfterMs: onFatal then exits 1 and the
+      // supervisor restarts the daemon.
+      retry: {
+        retries: cfg.retries,
+        initialRetryTime: cfg.initialRetryTimeMs,
+        restartOnFailure: () => Promise.resolve(Date.now() - this.lastHealthyAt < cfg.giveUpAfterMs),
+      },
     });
     const ev = this.consumer.events;
     this.consumer.on(ev.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment, e.payload.memberId));
+    // A quiet topic is healthy too: successful heartbeats and fetches count.
+    const healthy = () => {
+      this.lastHealthyAt = Date.now();
+    };
+    this.consumer.on(ev.HEARTBEAT, healthy);
+    this.consumer.on(ev.FETCH, healthy);
     this.consumer.on(ev.REBALANCING, () => {
       this.joined = false;
     });
@@ -146,6 +160,7 @@ export class KafkaSource implements Source {
   }
 
   private onJoin(assignment: Record<string, number[]>, memberId: string): void {
+    this.lastHealthyAt = Date.now();
     const before = new Map<string, string[]>();
     for (const key of this.ctx.registry.laneKeys()) before.set(key, [...this.ctx.registry.lane(key).streams.keys()]);
     this.generation++;
@@ -190,6 +205,7 @@ export class KafkaSource implements Source {
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const gen = this.generation;
+    this.lastHealthyAt = Date.now();
     const { topic, partition } = batch;
     const key = laneKey(topic, partition);
     const { registry, batcher, metrics, log } = this.ctx;

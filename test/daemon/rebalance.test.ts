@@ -131,7 +131,7 @@ describe('serve: group membership and a lost cluster', () => {
       topic,
       out,
       groupId,
-      extra: { retries: 2, initialRetryTimeMs: 100, connectionTimeoutMs: 1000, requestTimeoutMs: 3000 },
+      extra: { retries: 2, initialRetryTimeMs: 100, connectionTimeoutMs: 1000, requestTimeoutMs: 3000, giveUpAfterMs: 5000 },
     });
     const d = start(await writeConfig(model.tmp, groupId, { ...cfg, shutdownTimeoutMs: 10_000 }));
     const want = expectedWindows(streams, steps);
