@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateConfigSchema, type EvaluateConfig } from '../../src/eval/config.js';
 import { runEvaluation, unitFilter, type NabReport, type RangeReport } from '../../src/eval/evaluate.js';
+import { buildEvaluationReport } from '../../src/eval/report.js';
+import { loadNabCorpus } from '../../src/eval/nab.js';
+import { renderReport } from '../../src/report/index.js';
 import { nabResultsPath } from '../../src/eval/nab.js';
 import { postprocessRows, spatialAnomalies, windowScoresToRows } from '../../src/eval/rows.js';
 import { runUnits } from '../../src/eval/runner.js';
@@ -70,6 +73,17 @@ describe('evaluate on NAB (smoke subset)', () => {
     const run = await runEvaluation({ corpus: 'nab', dataDir: path.join(shared, 'nab'), files, config, outDir: out, jobs: 1, log: silentLogger });
     const report = run.report as NabReport;
     expect(report.files).toBe(2);
+    // The HTML report draws each file with NAB's anomaly windows beside the flags.
+    const html = await buildEvaluationReport(run, path.join(shared, 'nab'), config);
+    expect(html.streams?.map((s) => s.name).sort()).toEqual(run.units.map((u) => u.id).sort());
+    const nabCorpus = loadNabCorpus(path.join(shared, 'nab'));
+    expect((html.streams ?? []).some((s) => (s.labels?.length ?? 0) > 0)).toBe(true);
+    for (const s of html.streams ?? []) {
+      expect(s.labels?.map((l) => [l.start, l.end])).toEqual(nabCorpus.byPath.get(s.name)!.windows.map((w) => [w.start, w.end]));
+      expect(s.windows.start.length).toBe(run.results.find((r) => r.id === s.name)!.windowEnd.length);
+    }
+    expect(Object.keys(html.metrics ?? {})).toContain('NAB score, standard');
+    expect(renderReport(html)).toContain('Labelled anomaly ranges');
     expect(report.headline.profiles.map((p) => p.profile)).toEqual(['standard', 'reward_low_FP_rate', 'reward_low_FN_rate']);
     for (const p of report.headline.profiles) {
       expect(Number.isFinite(p.score)).toBe(true);
@@ -134,6 +148,9 @@ describe('evaluate on SMAP/MSL (smoke subset)', () => {
     const run = await runEvaluation({ corpus: 'smap-msl', dataDir: path.join(shared, 'smap_msl'), files: 'MSL/C-1,SMAP/A-1', config, outDir: out, jobs: 1, log: silentLogger });
     const report = run.report as RangeReport;
     expect(report.units.map((u) => u.id)).toEqual(['MSL/C-1', 'SMAP/A-1']);
+    const html = await buildEvaluationReport(run, path.join(shared, 'smap_msl'), config);
+    expect(html.streams?.every((s) => (s.labels?.length ?? 0) > 0)).toBe(true);
+    expect(html.metrics?.['noisefloor: AUC-PR']).toBeCloseTo(report.aggregate[0].aucPr, 3);
     expect(report.aggregate.map((a) => a.detector)).toEqual(['noisefloor', 'robust-z', 'kNN']);
     for (const a of report.aggregate) {
       for (const v of [a.aucPr, a.vusPr, a.bestCompositeF1]) {

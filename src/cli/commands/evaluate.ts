@@ -1,4 +1,6 @@
 import os from 'node:os';
+import { buildEvaluationReport } from '../../eval/report.js';
+import { writeReportFile } from './report.js';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../config/load.js';
@@ -25,7 +27,8 @@ rows (causal: the newest window ending at or before each row) and scores them.
   labelled-csv  the same metrics for CSVs with a 0/1 label column
 --data defaults to ../shared/data/nab or ../shared/data/smap_msl. Units run in parallel
 (--jobs, default: the number of cores); finished units are cached in <out>/cache, so an
-interrupted run resumes. Reports: <out>/<corpus>/report.md and report.json.`;
+interrupted run resumes. Reports: <out>/<corpus>/report.md, report.json and report.html
+(signals, scores, flags and labelled ranges of up to 30 units, with the metrics table).`;
 
 const CORPORA: CorpusName[] = ['nab', 'smap-msl', 'labelled-csv'];
 
@@ -79,6 +82,8 @@ export async function evaluateCommand(argv: string[], log: Logger): Promise<numb
   });
   progress.done(`${result.units.length} units in ${result.wallSeconds.toFixed(0)}s`);
   process.stdout.write(result.markdown + '\n');
-  process.stderr.write(`report written to ${path.join(outDir, corpus, 'report.md')}\n`);
+  const html = path.join(outDir, corpus, 'report.html');
+  await writeReportFile(html, await buildEvaluationReport(result, dataDir, config));
+  process.stderr.write(`report written to ${path.join(outDir, corpus, 'report.md')} and ${html}\n`);
   return 0;
 }
