@@ -20,7 +20,7 @@ import { Rng } from '../../src/util/rng.js';
 import { silentLogger } from '../../src/util/log.js';
 import { machineClip, SR, tinyAudioConfig, toInt16, writeClip } from '../audio-model/helpers.js';
 import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { ROOT, ServeProcess, createTopics, kafkaConfig, readTopic, writeConfig } from './helpers.js';
+import { ROOT, ServeProcess, createTopics, kafkaConfig, readTopic, writeConfig, killRunning } from './helpers.js';
 
 const { Partitioners } = kafkajs;
 const tmp = mkdtempSync(path.join(tmpdir(), 'nf-serve-audio-'));
@@ -42,14 +42,7 @@ beforeAll(async () => {
   });
 });
 
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-  }
-});
+afterEach(() => killRunning(running));
 
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });

@@ -172,6 +172,16 @@ export async function writeConfig(dir: string, name: string, config: unknown): P
 }
 
 /** The daemon as a child process: `node dist/src/cli/main.js serve --config file`. */
+/** SIGKILLs the daemons a test left running (afterEach), so no process outlives its test. */
+export async function killRunning(running: ServeProcess[]): Promise<void> {
+  for (const p of running.splice(0)) {
+    if (p.proc.exitCode === null && p.proc.signalCode === null) {
+      p.kill('SIGKILL');
+      await p.exited;
+    }
+  }
+}
+
 export class ServeProcess {
   readonly proc: ChildProcess;
   readonly stdout: string[] = [];

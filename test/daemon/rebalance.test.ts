@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaBroker, type KafkaBrokerHandle } from '../support/kafka/broker.js';
 import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, produce, readTopic, streamData, trainTinyModel, writeConfig } from './helpers.js';
+import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, produce, readTopic, streamData, trainTinyModel, writeConfig, killRunning } from './helpers.js';
 
 let model: { dir: string; tmp: string };
 let ownBroker: KafkaBrokerHandle | undefined;
@@ -18,14 +18,7 @@ beforeAll(async () => {
   model = await trainTinyModel();
 });
 
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-  }
-});
+afterEach(() => killRunning(running));
 
 afterAll(async () => {
   await ownBroker?.stop();

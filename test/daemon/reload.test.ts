@@ -12,7 +12,7 @@ import { generateSeries, seriesToCsv } from '../../src/ingest/synthetic.js';
 import { MANIFEST_FILE, ONNX_FILE, manifestSchema, writeModelDir, type Manifest } from '../../src/model/artifact.js';
 import { runTrainJob } from '../../src/pipeline/train.js';
 import { silentLogger } from '../../src/util/log.js';
-import { ServeProcess, trainTinyModel, writeConfig } from './helpers.js';
+import { ServeProcess, trainTinyModel, writeConfig, killRunning } from './helpers.js';
 
 interface ModelFiles {
   onnx: Uint8Array;
@@ -58,14 +58,7 @@ beforeAll(async () => {
   [A, B] = await Promise.all([readModel(a.dir), readModel(bDir)]);
 });
 
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-  }
-});
+afterEach(() => killRunning(running));
 
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });

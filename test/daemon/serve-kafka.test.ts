@@ -18,6 +18,7 @@ import {
   streamData,
   trainTinyModel,
   writeConfig,
+  killRunning,
   type OutRecord,
 } from './helpers.js';
 
@@ -32,14 +33,7 @@ beforeAll(async () => {
   model = await trainTinyModel();
 });
 
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-  }
-});
+afterEach(() => killRunning(running));
 
 afterAll(async () => {
   if (model) await rm(model.tmp, { recursive: true, force: true });

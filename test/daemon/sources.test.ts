@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateSeries, seriesToCsv } from '../../src/ingest/synthetic.js';
-import { CLI, H, ROOT, ServeProcess, W, trainTinyModel, writeConfig } from './helpers.js';
+import { CLI, H, ROOT, ServeProcess, W, trainTinyModel, writeConfig, killRunning } from './helpers.js';
 
 interface Event {
   stream: string;
@@ -44,14 +44,7 @@ beforeAll(async () => {
   model = await trainTinyModel();
 });
 
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-  }
-});
+afterEach(() => killRunning(running));
 
 afterAll(async () => {
   if (model) await rm(model.tmp, { recursive: true, force: true });
