@@ -6,12 +6,10 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { NormaliserFitter } from '../ingest/normaliser.js';
-import type { Window } from '../ingest/types.js';
-import { runTrainJob, type CollectedWindows, type TrainJobResult } from '../pipeline/train.js';
+import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResult } from '../pipeline/train.js';
 import type { TrainProgress } from '../model/trainer.js';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { Rng } from '../util/rng.js';
 import { audioFeaturesRecord, type AudioConfig } from './config.js';
 import { bandCentresHz, bandNames, fileWindows, type FileFeatureStats } from './features.js';
 
@@ -23,10 +21,7 @@ export function coreConfigForAudio(config: AudioConfig): AudioConfig {
 export async function collectAudioWindows(files: string[], config: AudioConfig, log: Logger): Promise<CollectedWindows> {
   if (files.length === 0) throw new InputError('no input files');
   const a = config.audio;
-  const cap = config.train.maxWindows;
-  const rng = new Rng(config.train.seed);
-  const kept: { src: number; seq: number; w: Window }[] = [];
-  let seen = 0;
+  const reservoir = new WindowReservoir(config.train.maxWindows, config.train.seed);
   let frames = 0;
   const hash = createHash('sha256');
   for (let f = 0; f < files.length; f++) {
@@ -36,25 +31,17 @@ export async function collectAudioWindows(files: string[], config: AudioConfig, 
       for (const w of batch) {
         // Hash the first frame of each window: identifies the features without keeping them.
         hash.update(new Uint8Array(w.data.buffer, w.data.byteOffset, Math.min(w.data.byteLength, 4 * a.nMels)));
-        const item = { src: f, seq: seq++, w };
-        if (kept.length < cap) kept.push(item);
-        else {
-          const j = Math.floor(rng.next() * (seen + 1));
-          if (j < cap) kept[j] = item;
-        }
-        seen++;
+        reservoir.add(f, seq++, w);
       }
     }
     frames += stats.frames ?? 0;
     log.debug('read training clip', { file: files[f], ...stats });
   }
-  const bySource: Window[][] = files.map(() => []);
-  kept.sort((x, y) => x.src - y.src || x.seq - y.seq);
-  for (const k of kept) bySource[k.src].push(k.w);
+  const bySource = reservoir.bySource(files.length);
   const fitter = new NormaliserFitter(a.nMels, 200_000, config.train.seed);
   const col = new Float64Array(a.nMels);
   const W = a.frames;
-  for (const { w } of kept)
+  for (const w of bySource.flat())
     for (let j = 0; j < W; j++) {
       for (let m = 0; m < a.nMels; m++) col[m] = w.data[m * W + j];
       fitter.add(col);

@@ -32,6 +32,40 @@ export interface CollectedWindows {
 }
 
 /**
+ * A uniform sample of at most `capacity` windows from any number of sources (reservoir
+ * sampling), returned grouped by source in time order, for the validation split.
+ */
+export class WindowReservoir {
+  private readonly kept: { src: number; seq: number; w: Window }[] = [];
+  private seen = 0;
+  private readonly rng: Rng;
+
+  constructor(
+    readonly capacity: number,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed);
+  }
+
+  /** Offers the `seq`-th window of source `src`. */
+  add(src: number, seq: number, w: Window): void {
+    const item = { src, seq, w };
+    if (this.kept.length < this.capacity) this.kept.push(item);
+    else {
+      const j = Math.floor(this.rng.next() * (this.seen + 1));
+      if (j < this.capacity) this.kept[j] = item;
+    }
+    this.seen++;
+  }
+
+  bySource(sources: number): Window[][] {
+    const out: Window[][] = Array.from({ length: sources }, () => []);
+    for (const k of [...this.kept].sort((a, b) => a.src - b.src || a.seq - b.seq)) out[k.src].push(k.w);
+    return out;
+  }
+}
+
+/**
  * Reads normal data into windows with bounded memory: windows are kept by reservoir
  * sampling up to `maxWindows`, and the normaliser sees a bounded sample of values.
  */
@@ -39,10 +73,7 @@ export async function collectWindows(files: string[], config: CoreConfig, log: L
   if (files.length === 0) throw new InputError('no input files');
   const { length } = config.window;
   const hop = config.train.stride;
-  const cap = config.train.maxWindows;
-  const rng = new Rng(config.train.seed);
-  const kept: { src: number; seq: number; w: Window }[] = [];
-  let seen = 0;
+  const reservoir = new WindowReservoir(config.train.maxWindows, config.train.seed);
   let channels: string[] | null = null;
   let fitter: NormaliserFitter | null = null;
   let records = 0;
@@ -66,22 +97,13 @@ export async function collectWindows(files: string[], config: CoreConfig, log: L
       fitter!.add(rec.values);
       const w = windower.push(rec);
       if (!w) continue;
-      const item = { src: f, seq: seq++, w };
-      if (kept.length < cap) kept.push(item);
-      else {
-        const j = Math.floor(rng.next() * (seen + 1));
-        if (j < cap) kept[j] = item;
-      }
-      seen++;
+      reservoir.add(f, seq++, w);
     }
     if (windower.seen < length)
       throw new InputError(`only ${windower.seen} rows, fewer than one window of ${length}`, { file: files[f] });
     log.debug('read training file', { file: files[f], rows: windower.seen, windows: seq });
   }
-  const bySource: Window[][] = files.map(() => []);
-  kept.sort((a, b) => a.src - b.src || a.seq - b.seq);
-  for (const k of kept) bySource[k.src].push(k.w);
-  return { channels: channels!, bySource, normalisation: fitter!.fit(config.train.normalisation), records, dataHash: hash.digest('hex') };
+  return { channels: channels!, bySource: reservoir.bySource(files.length), normalisation: fitter!.fit(config.train.normalisation), records, dataHash: hash.digest('hex') };
 }
 
 /**
