@@ -12,6 +12,18 @@ export interface RawScore {
   raw: number;
   channelErrors: Float32Array;
   timeErrors: Float32Array;
+  /**
+   * Mean signed residual x0 - x0_hat per channel (over steps and draws), in model units.
+   * A steady shift that the squared error drowns under its per-step floor shows up here
+   * (a pooled score test); clip and horizon statistics are built from it.
+   */
+  channelResiduals: Float32Array;
+}
+
+/** Per-element errors of a batch: squared error and signed residual, each [n, C, W]. */
+interface ElementErrors {
+  squared: Float32Array;
+  signed: Float32Array;
 }
 
 /** What the scorer needs of a model; `LoadedModel` provides it. */
@@ -82,8 +94,8 @@ export class DiffusionScorer {
     return out;
   }
 
-  /** Mean squared error per window, channel and step: [n, C, W]. */
-  private async reconstructionErrors(x0: Float32Array, n: number): Promise<Float32Array> {
+  /** Mean squared error and mean signed residual per window, channel and step: [n, C, W]. */
+  private async reconstructionErrors(x0: Float32Array, n: number): Promise<ElementErrors> {
     const { samples: M } = this.params;
     const S = this.size;
     const ab = this.model.schedule.alphaBar;
@@ -117,6 +129,7 @@ export class DiffusionScorer {
       }
     }
     const err = new Float32Array(n * S);
+    const signed = new Float32Array(n * S);
     const inv = 1 / M;
     for (let i = 0; i < n; i++)
       for (let m = 0; m < M; m++) {
@@ -124,12 +137,17 @@ export class DiffusionScorer {
         for (let k = 0; k < S; k++) {
           const d = x0[i * S + k] - x0hat[r + k];
           err[i * S + k] += d * d * inv;
+          signed[i * S + k] += d * inv;
         }
       }
-    return err;
+    return { squared: err, signed };
   }
 
-  private async likelihoodErrors(x0: Float32Array, n: number): Promise<Float32Array> {
+  /**
+   * Denoising errors; the signed part is the one-step (Tweedie) residual x0 - x0_hat =
+   * sqrt(1 - abar) / sqrt(abar) * (eps_theta - eps), so both modes report it in model units.
+   */
+  private async likelihoodErrors(x0: Float32Array, n: number): Promise<ElementErrors> {
     const { samples: M, likelihoodTs } = this.params;
     const S = this.size;
     const ab = this.model.schedule.alphaBar;
@@ -150,8 +168,10 @@ export class DiffusionScorer {
       }
     const eps = await this.model.runtime.predict(xt, tvec);
     const err = new Float32Array(n * S);
+    const signed = new Float32Array(n * S);
     const perWindow = M * ts.length;
     const inv = 1 / perWindow;
+    const tweedie = ts.map((t) => Math.sqrt(1 - ab[t]) / Math.sqrt(ab[t]));
     r = 0;
     for (let i = 0; i < n; i++)
       for (let j = 0; j < ts.length; j++)
@@ -159,30 +179,35 @@ export class DiffusionScorer {
           for (let k = 0; k < S; k++) {
             const d = eps[r * S + k] - this.noiseBank[m * S + k];
             err[i * S + k] += d * d * inv;
+            signed[i * S + k] += tweedie[j] * d * inv;
           }
-    return err;
+    return { squared: err, signed };
   }
 
-  private summarise(err: Float32Array, n: number): RawScore[] {
+  private summarise({ squared: err, signed }: ElementErrors, n: number): RawScore[] {
     const C = this.model.channels;
     const W = this.model.window;
     const S = this.size;
     const out: RawScore[] = [];
     for (let i = 0; i < n; i++) {
       const channelErrors = new Float32Array(C);
+      const channelResiduals = new Float32Array(C);
       const timeErrors = new Float32Array(W);
       let total = 0;
       for (let c = 0; c < C; c++) {
         let sum = 0;
+        let signedSum = 0;
         for (let w = 0; w < W; w++) {
           const e = err[i * S + c * W + w];
           sum += e;
+          signedSum += signed[i * S + c * W + w];
           timeErrors[w] += e / C;
         }
         channelErrors[c] = sum / W;
+        channelResiduals[c] = signedSum / W;
         total += sum;
       }
-      out.push({ raw: total / S, channelErrors, timeErrors });
+      out.push({ raw: total / S, channelErrors, timeErrors, channelResiduals });
     }
     return out;
   }

@@ -12,6 +12,8 @@ export interface WindowScore {
   channelErrors: Float32Array;
   /** Mean error per time step (length W) over channels: where in the window it looks wrong. */
   timeErrors: Float32Array;
+  /** Mean signed residual x0 - x0_hat per channel (length C), in model units. */
+  channelResiduals: Float32Array;
   /** Index of the channel with the largest error. */
   topChannel: number;
 }
