@@ -32,6 +32,11 @@ async function sessionFor(model: Uint8Array, provider: Exclude<TrainProvider, 'a
     executionMode: 'sequential',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
+    // Idle pool threads sleep instead of spinning: a training step is a few hundred small
+    // kernels, and spinning workers compete with the step itself (and with everything else)
+    // for the cores; measured on the shared 2-core machine at 2 threads: 21 steps/s
+    // spinning, 49-118 not (docs/BENCHMARKS.md).
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { CoreConfig } from '../config/core.js';
@@ -19,6 +20,9 @@ import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 
 export const NOISEFLOOR_VERSION = '0.1.0';
+
+/** Read from its package.json: the ort trainer never loads TensorFlow.js itself. */
+const TFJS_VERSION: string = (createRequire(import.meta.url)('@tensorflow/tfjs/package.json') as { version: string }).version;
 
 export interface CollectedWindows {
   channels: string[];
@@ -312,7 +316,7 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     backend: config.train.backend,
     engine: result.engine,
     ...(warm ? { initFrom: { dir: path.resolve(opts.init!.dir), version: warm.version, normaliser: opts.init!.refitNormaliser ? 'refitted' : 'kept' } } : {}),
-    libraries: { noisefloor: NOISEFLOOR_VERSION, onnxruntime: ORT_VERSION, node: process.version },
+    libraries: { noisefloor: NOISEFLOOR_VERSION, tfjs: TFJS_VERSION, onnxruntime: ORT_VERSION, node: process.version },
     host: { platform: os.platform(), arch: os.arch(), cpus: os.cpus().length },
   };
   const { onnx, manifest } = await buildModelArtifact(spec, schedule, result.weights, collected, val, config, training, log, opts.features);
