@@ -106,6 +106,8 @@ export class BatchMaker {
   fill(set: WindowSet, indices: ArrayLike<number>, rng: Rng): TrainBatch {
     const b = this.batch;
     const S = set.size;
+    // Noise first, then the timesteps: the order the random stream has always been drawn in.
+    rng.fillNormal(b.eps);
     for (let i = 0; i < indices.length; i++) {
       const step = rng.int(this.tMax);
       b.t[i] = step;
@@ -113,7 +115,6 @@ export class BatchMaker {
       b.sb[i] = Math.sqrt(1 - this.schedule.alphaBar[step]);
       b.x0.set(set.data.subarray(indices[i] * S, (indices[i] + 1) * S), i * S);
     }
-    rng.fillNormal(b.eps);
     return b;
   }
 }
