@@ -114,6 +114,7 @@ type TapeEntry =
   | { op: 'matmul'; a: Value; w: Value; out: Value }
   | { op: 'add' | 'mul'; a: Value; b: Value; out: Value }
   | { op: 'sigmoid' | 'sin' | 'cos'; a: Value; out: Value }
+  | { op: 'silu'; a: Value; s: Value; out: Value }
   | { op: 'concat'; a: Value; b: Value; out: Value }
   | { op: 'reshape' | 'unsqueeze'; a: Value; out: Value }
   | { op: 'transpose'; a: Value; perm: number[]; out: Value }
@@ -142,6 +143,8 @@ export function shapeSize(shape: Shape): number {
  */
 export class TapeOps implements GraphOps<Value> {
   readonly tape: TapeEntry[] = [];
+  /** sigmoid output name -> its input, to recognise SiLU = a * sigmoid(a). */
+  private readonly sigmoidInput = new Map<string, Value>();
 
   constructor(
     readonly emit: OnnxEmitter,
@@ -172,7 +175,9 @@ export class TapeOps implements GraphOps<Value> {
   }
   mul(a: Value, b: Value): Value {
     const out = this.value(this.emit.op('Mul', [a.name, b.name]), broadcastShape(a.shape, b.shape), a.grad || b.grad);
-    this.tape.push({ op: 'mul', a, b, out });
+    // SiLU gets one fused VJP (5 element-wise nodes instead of 6 through mul and sigmoid).
+    if (this.sigmoidInput.get(b.name) === a) this.tape.push({ op: 'silu', a, s: b, out });
+    else this.tape.push({ op: 'mul', a, b, out });
     return out;
   }
   private unary(op: 'sigmoid' | 'sin' | 'cos', onnxOp: string, a: Value): Value {
@@ -181,7 +186,9 @@ export class TapeOps implements GraphOps<Value> {
     return out;
   }
   sigmoid(a: Value): Value {
-    return this.unary('sigmoid', 'Sigmoid', a);
+    const out = this.unary('sigmoid', 'Sigmoid', a);
+    this.sigmoidInput.set(out.name, a);
+    return out;
   }
   sin(a: Value): Value {
     return this.unary('sin', 'Sin', a);
@@ -277,6 +284,14 @@ export class TapeOps implements GraphOps<Value> {
           if (t.a.grad) accumulate(t.a, reduceTo(e.op('Mul', [g, t.b.name]), gs, t.a.shape));
           if (t.b.grad) accumulate(t.b, reduceTo(e.op('Mul', [g, t.a.name]), gs, t.b.shape));
           break;
+        case 'silu': {
+          // d/da a s(a) = s (1 + a (1 - s)); the sigmoid's own entry then gets no
+          // gradient from this product (it has none if nothing else uses it).
+          const s = t.s.name;
+          const d = e.op('Mul', [s, e.op('Add', [e.scalar(1), e.op('Mul', [t.a.name, e.op('Sub', [e.scalar(1), s])])])]);
+          accumulate(t.a, e.op('Mul', [g, d]));
+          break;
+        }
         case 'sigmoid': {
           const s = t.out.name;
           const ds = e.op('Mul', [s, e.op('Sub', [e.scalar(1), s])]);
