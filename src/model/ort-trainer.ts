@@ -4,7 +4,7 @@ import { ProviderError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { DenoiserSpec, Weights } from './denoiser.js';
 import type { StepResult, StepScalars, TrainBatch, TrainEngine } from './train-engine.js';
-import { buildTrainGraph, flattenWeights, parameterLayout, unflattenWeights, type OptimiserSettings, type ParameterLayout } from './train-graph.js';
+import { STEP_SCALARS, buildTrainGraph, flattenWeights, parameterLayout, unflattenWeights, type OptimiserSettings, type ParameterLayout } from './train-graph.js';
 
 export type TrainProvider = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 
@@ -67,16 +67,33 @@ async function createSessions(
   throw new ProviderError(`no training provider available (${failures.join('; ')})`);
 }
 
+/** The flat state vectors of one side of the double buffer, with their ORT tensors. */
+interface StateBuffers {
+  theta: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  ema: Float32Array;
+  tensors: { theta: ort.Tensor; m: ort.Tensor; v: ort.Tensor; ema: ort.Tensor };
+}
+
+function stateBuffers(P: number, theta?: Float32Array): StateBuffers {
+  const b = { theta: theta ?? new Float32Array(P), m: new Float32Array(P), v: new Float32Array(P), ema: theta ? theta.slice() : new Float32Array(P) };
+  const t = (a: Float32Array) => new ort.Tensor('float32', a, [P]);
+  return { ...b, tensors: { theta: t(b.theta), m: t(b.m), v: t(b.v), ema: t(b.ema) } };
+}
+
 /**
- * Trains with ONNX Runtime: one `session.run` of the `train` graph per step. The flat
- * parameter, moment and EMA vectors come back as the run's outputs and are fed to the
- * next run as they are (no copies in JS).
+ * Trains with ONNX Runtime: one `session.run` of the `train` graph per step. The state
+ * (flat parameters, Adam moments, EMA) is double-buffered: each run reads one set of
+ * preallocated vectors and ONNX Runtime writes the next state straight into the other
+ * (preallocated outputs), then the two swap; nothing is copied or allocated per step.
  */
 export class OrtTrainEngine implements TrainEngine {
-  private theta: Float32Array;
-  private m: Float32Array;
-  private v: Float32Array;
-  private ema: Float32Array;
+  private current: StateBuffers;
+  private next: StateBuffers;
+  private batchFeedsCache: { batch: TrainBatch; n: number; feeds: Record<string, ort.Tensor> } | null = null;
+  private readonly scalarData = STEP_SCALARS.map(() => new Float32Array(1));
+  private readonly scalarTensors = this.scalarData.map((d) => new ort.Tensor('float32', d, []));
 
   private constructor(
     private readonly spec: DenoiserSpec,
@@ -88,10 +105,8 @@ export class OrtTrainEngine implements TrainEngine {
     readonly threads: number,
     initial: Float32Array,
   ) {
-    this.theta = initial;
-    this.m = new Float32Array(layout.total);
-    this.v = new Float32Array(layout.total);
-    this.ema = initial.slice();
+    this.current = stateBuffers(layout.total, initial);
+    this.next = stateBuffers(layout.total);
   }
 
   static async create(spec: DenoiserSpec, initial: Weights, opts: OrtTrainOptions, log: Logger): Promise<OrtTrainEngine> {
@@ -106,51 +121,50 @@ export class OrtTrainEngine implements TrainEngine {
     return new OrtTrainEngine(spec, layout, sessions[0], sessions[1], `ort ${provider}, ${threads} threads`, provider, threads, flattenWeights(layout, initial));
   }
 
+  /** Tensors over the batch's arrays; the trainer refills the same arrays every step. */
   private batchFeeds(b: TrainBatch): Record<string, ort.Tensor> {
+    const cached = this.batchFeedsCache;
+    if (cached && cached.batch === b && cached.n === b.n) return cached.feeds;
     const { channels: C, window: W } = this.spec;
-    return {
+    const feeds = {
       x0: new ort.Tensor('float32', b.x0, [b.n, C, W]),
       t: new ort.Tensor('float32', b.t, [b.n]),
       sa: new ort.Tensor('float32', b.sa, [b.n]),
       sb: new ort.Tensor('float32', b.sb, [b.n]),
       eps: new ort.Tensor('float32', b.eps, [b.n, C, W]),
+      w: new ort.Tensor('float32', b.w, [b.n]),
     };
+    this.batchFeedsCache = { batch: b, n: b.n, feeds };
+    return feeds;
   }
 
   async step(batch: TrainBatch, s: StepScalars): Promise<StepResult> {
-    const P = this.layout.total;
-    const scalar = (v: number) => new ort.Tensor('float32', new Float32Array([v]), []);
-    const out = await this.trainSession.run({
-      ...this.batchFeeds(batch),
-      w: new ort.Tensor('float32', batch.w, [batch.n]),
-      theta: new ort.Tensor('float32', this.theta, [P]),
-      m: new ort.Tensor('float32', this.m, [P]),
-      v: new ort.Tensor('float32', this.v, [P]),
-      ema: new ort.Tensor('float32', this.ema, [P]),
-      step_size: scalar(s.stepSize),
-      v_scale: scalar(s.vScale),
-      decay_keep: scalar(s.decayKeep),
-      ema_decay: scalar(s.emaDecay),
+    const values = [s.stepSize, s.vScale, s.decayKeep, s.emaDecay];
+    const feeds: Record<string, ort.Tensor> = { ...this.batchFeeds(batch), ...this.current.tensors };
+    STEP_SCALARS.forEach((name, i) => {
+      this.scalarData[i][0] = values[i];
+      feeds[name] = this.scalarTensors[i];
     });
-    this.theta = out.theta_out.data as Float32Array;
-    this.m = out.m_out.data as Float32Array;
-    this.v = out.v_out.data as Float32Array;
-    this.ema = out.ema_out.data as Float32Array;
+    const next = this.next.tensors;
+    const out = await this.trainSession.run(feeds, { theta_out: next.theta, m_out: next.m, v_out: next.v, ema_out: next.ema, loss: null, grad_norm: null });
+    [this.current, this.next] = [this.next, this.current];
     return { loss: (out.loss.data as Float32Array)[0], gradNorm: (out.grad_norm.data as Float32Array)[0] };
   }
 
   async evalLosses(batch: TrainBatch): Promise<Float32Array> {
-    const out = await this.evalSession.run({ ...this.batchFeeds(batch), theta: new ort.Tensor('float32', this.ema, [this.layout.total]) });
+    const { w: _w, ...feeds } = this.batchFeeds(batch);
+    void _w;
+    const out = await this.evalSession.run({ ...feeds, theta: this.current.tensors.ema });
     return out.loss_per_window.data as Float32Array;
   }
 
   async emaWeights(): Promise<Weights> {
-    return unflattenWeights(this.layout, this.ema);
+    return unflattenWeights(this.layout, this.current.ema);
   }
 
   /** The raw (non-averaged) weights, a copy. */
   weights(): Weights {
-    return unflattenWeights(this.layout, this.theta);
+    return unflattenWeights(this.layout, this.current.theta);
   }
 
   async release(): Promise<void> {
