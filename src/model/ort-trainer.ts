@@ -56,8 +56,10 @@ async function createSessions(
     try {
       const sessions: ort.InferenceSession[] = [];
       for (const m of models) sessions.push(await sessionFor(m, provider, threads));
-      if (failures.length) log.warn('training provider unavailable, using the next', { requested, using: provider, reason: failures.join('; ').slice(0, 300) });
-      else if (requested === 'auto') log.info('training provider selected', { provider });
+      // One line either way: a warning when a provider asked for by name is missing.
+      const fields = { requested, using: provider, ...(failures.length ? { unavailable: failures.join('; ').slice(0, 300) } : {}) };
+      if (requested === 'auto') log.info('training provider selected', fields);
+      else if (failures.length) log.warn('training provider unavailable, using cpu', fields);
       return { sessions, provider };
     } catch (e) {
       if (provider === 'cpu') throw new ProviderError(`cannot create an ONNX Runtime training session: ${(e as Error).message ?? e}`);
