@@ -18,7 +18,7 @@ import type { Logger } from '../util/log.js';
 import type { AudioSpec } from './audio.js';
 import { MicroBatcher } from './batcher.js';
 import { DaemonHttpServer, engineStreams, type Readiness } from './http.js';
-import { kafkaClientConfig } from './kafka-client.js';
+import { explainKafkaError, kafkaClientConfig } from './kafka-client.js';
 import { KafkaSource } from './kafka-source.js';
 import { ModelManager, trainBootstrapModel } from './model.js';
 import { AlertsSink, KafkaScoreSink, StdoutSink, type ScoreEventSink } from './outputs.js';
@@ -123,7 +123,11 @@ export class Daemon {
       }, Math.max(1000, Math.min(60_000, cfg.streams.idleTimeoutMs / 4 || 60_000))),
     );
     for (const t of this.timers) t.unref();
-    await this.source.start();
+    try {
+      await this.source.start();
+    } catch (e) {
+      throw src.kafka ? explainKafkaError(e, src.kafka, 'source.kafka') : e;
+    }
     void this.source.finished.then(() => this.stop('source finished'));
     log.info('serving', {
       instance: this.instance,
@@ -178,11 +182,17 @@ export class Daemon {
   }
 
   private async producer(conn: KafkaConnectionConfig, where: string): Promise<Producer> {
-    const kafka = new Kafka(kafkaClientConfig(conn, this.log.child({ component: 'kafka-producer' }), where));
+    // A producer on the source's connection: its settings live under source.kafka.
+    const at = conn === this.config.source.kafka ? 'source.kafka' : where;
+    const kafka = new Kafka(kafkaClientConfig(conn, this.log.child({ component: 'kafka-producer' }), at));
     // Idempotent: kafkajs retries a whole produce request when one partition fails, which
     // would otherwise duplicate the partitions that had already been written.
     const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-    await p.connect();
+    try {
+      await p.connect();
+    } catch (e) {
+      throw explainKafkaError(e, conn, at);
+    }
     this.producers.push(p);
     return p;
   }

@@ -62,6 +62,18 @@ export class InputError extends NoisefloorError {
   }
 }
 
+/** A service (Kafka broker) refused our credentials: wrong user, password or mechanism. */
+export class AuthenticationError extends NoisefloorError {
+  readonly code = 'NF_AUTH';
+  override readonly exitCode = 2;
+}
+
+/** A TLS connection failed: the peer's certificate is not trusted or does not match its name. */
+export class TlsError extends NoisefloorError {
+  readonly code = 'NF_TLS';
+  override readonly exitCode = 2;
+}
+
 /** A model directory that is missing, corrupt or incompatible. */
 export class ModelLoadError extends NoisefloorError {
   readonly code = 'NF_MODEL_LOAD';
