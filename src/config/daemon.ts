@@ -215,7 +215,12 @@ export const httpSchema = z
     enabled: z.boolean().default(true),
     /** 9464 by default; 0 picks a free port (logged). */
     port: z.number().int().min(0).max(65535).default(9464),
+    /** Address to bind: 0.0.0.0 (every IPv4 interface, so Prometheus can scrape it), 127.0.0.1 for this host only. */
     host: z.string().min(1).default('0.0.0.0'),
+    /** Prometheus-style web config (TLS, basic auth with bcrypt hashes), see config/web.ts; none: plain HTTP, open. */
+    webConfigFile: z.string().min(1).optional(),
+    /** Serve /api/streams (stream names with their scores); false: 404. */
+    streamsApi: z.boolean().default(true),
   })
   .strict();
 

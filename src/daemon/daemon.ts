@@ -11,6 +11,7 @@ import { NoisefloorMetrics } from '../alerts/metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
 import { audioSettingsFromFeatures } from '../audio/config.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
+import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
 import type { ScoreEvent } from '../scoring/types.js';
 import { ConfigError } from '../util/errors.js';
@@ -73,6 +74,8 @@ export class Daemon {
         registry: this.metrics.registry,
         port: cfg.http.port,
         host: cfg.http.host,
+        ...(cfg.http.webConfigFile ? { security: loadWebConfig(cfg.http.webConfigFile) } : {}),
+        streamsApi: cfg.http.streamsApi,
         logger: log.child({ component: 'http' }),
         readiness: () => this.readiness(),
         streams: (page) => (this.alerts ? engineStreams(this.alerts.engine)(page) : { total: 0, items: [] }),
