@@ -341,7 +341,9 @@ export async function* readWavChunks(
     const { size } = await fh.stat();
     const info = await parseHeader((p, n) => readAt(fh, p, n), size, path, opts.logger ?? silentLogger);
     checkChannel(channel, info, path);
-    const raw = Buffer.alloc(chunkFrames * info.blockAlign);
+    // Sized by the frames present, not by chunkFrames alone: a header claiming 8191 channels
+    // of float64 would otherwise cost chunkFrames x 64 KiB (1 GiB by default) for a tiny file.
+    const raw = Buffer.alloc(Math.min(chunkFrames, info.frames) * info.blockAlign);
     let frame = 0;
     while (frame < info.frames) {
       const n = Math.min(chunkFrames, info.frames - frame);
