@@ -29,6 +29,7 @@ beforeEach(() => {
   outcomes = { ok: 0, error: 0 };
 });
 afterEach(() => {
+  if (process.env.NOISEFLOOR_FUZZ_STATS) console.log('outcomes', JSON.stringify(outcomes));
   expect(outcomes.ok).toBeGreaterThan(0);
   expect(outcomes.error).toBeGreaterThan(0);
 });
