@@ -74,6 +74,20 @@ export class TlsError extends NoisefloorError {
   override readonly exitCode = 2;
 }
 
+/** The input limits (README "Security"): each has a config key, a clear error and a counter. */
+export type InputLimitName = 'message_bytes' | 'line_bytes' | 'channels' | 'streams_per_batch' | 'wav_header';
+
+/** Input over one of the limits, refused before it is allocated or parsed further. */
+export class InputLimitError extends InputError {
+  constructor(
+    readonly limit: InputLimitName,
+    reason: string,
+    location: InputLocation = {},
+  ) {
+    super(reason, location);
+  }
+}
+
 /** A model directory that is missing, corrupt or incompatible. */
 export class ModelLoadError extends NoisefloorError {
   readonly code = 'NF_MODEL_LOAD';
