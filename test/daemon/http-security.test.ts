@@ -80,13 +80,13 @@ interface Reply {
   body: string;
 }
 
-function get(url: string, opts: { ca?: string; auth?: string } = {}): Promise<Reply> {
+function get(url: string, opts: { ca?: string; auth?: string; cert?: string; key?: string } = {}): Promise<Reply> {
   const u = new URL(url);
   const req = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const r = req(
       u,
-      { ca: opts.ca, headers: opts.auth ? { authorization: `Basic ${Buffer.from(opts.auth).toString('base64')}` } : {} },
+      { ca: opts.ca, cert: opts.cert, key: opts.key, headers: opts.auth ? { authorization: `Basic ${Buffer.from(opts.auth).toString('base64')}` } : {} },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -190,6 +190,33 @@ describe('HTTP endpoint with a web config (TLS + basic auth)', () => {
       .flat()
       .find((i) => i && i.family === 'IPv4' && !i.internal);
     if (other) await expect(get(`http://${other.address}:${port}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('mutual TLS: client_auth_type RequireAndVerifyClientCert admits only clients with a certificate from client_ca_file', async () => {
+    const client = await createServerCert(tmp, ca, 'http-client');
+    const stranger = await createServerCert(tmp, otherCa, 'http-stranger');
+    const mtls = path.join(tmp, 'web-mtls.yml');
+    await writeFile(
+      mtls,
+      [
+        'tls_server_config:',
+        `  cert_file: ${cert.certFile}`,
+        `  key_file: ${cert.keyFile}`,
+        '  client_auth_type: RequireAndVerifyClientCert',
+        `  client_ca_file: ${ca.certFile}`,
+        '  min_version: TLS13',
+        '',
+      ].join('\n'),
+    );
+    const { d, port } = await startDaemon({ webConfigFile: mtls });
+    expect(d.log('http server listening')[0]).toMatchObject({ tls: true, mutualTls: true });
+    const pem = await readFile(ca.certFile, 'utf8');
+    const base = `https://127.0.0.1:${port}`;
+    const ok = await get(`${base}/metrics`, { ca: pem, cert: await readFile(client.certFile, 'utf8'), key: await readFile(client.keyFile, 'utf8') });
+    expect(ok.status).toBe(200);
+    // TLS 1.3 reports a refused client certificate after the handshake, as a reset or alert.
+    await expect(get(`${base}/metrics`, { ca: pem })).rejects.toThrow();
+    await expect(get(`${base}/metrics`, { ca: pem, cert: await readFile(stranger.certFile, 'utf8'), key: await readFile(stranger.keyFile, 'utf8') })).rejects.toThrow();
   });
 
   it("the deploy kit's example web config is valid", async () => {
