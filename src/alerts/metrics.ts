@@ -32,6 +32,7 @@ export const METRIC_NAMES = [
   'noisefloor_scoring_batch_windows',
   'noisefloor_messages_decoded_total',
   'noisefloor_messages_rejected_total',
+  'noisefloor_input_limit_exceeded_total',
   'noisefloor_consumer_lag_messages',
   'noisefloor_queue_depth',
   'noisefloor_source_pauses_total',
@@ -118,6 +119,7 @@ export class NoisefloorMetrics {
   private readonly batch: Histogram;
   private readonly decoded: Counter<'source'>;
   private readonly rejected: Counter<'source' | 'reason'>;
+  private readonly limitExceeded: Counter<'source' | 'limit'>;
   private readonly lag: Gauge<'topic' | 'partition'>;
   private readonly queueDepth: Gauge<'queue'>;
   private readonly sourcePauses: Counter<'source'>;
@@ -181,6 +183,12 @@ export class NoisefloorMetrics {
     });
     this.decoded = new Counter({ name: 'noisefloor_messages_decoded_total', help: 'Input messages decoded.', labelNames: ['source'], registers });
     this.rejected = new Counter({ name: 'noisefloor_messages_rejected_total', help: 'Input messages rejected, by reason.', labelNames: ['source', 'reason'], registers });
+    this.limitExceeded = new Counter({
+      name: 'noisefloor_input_limit_exceeded_total',
+      help: 'Inputs that hit an input limit (message_bytes, line_bytes, channels, streams_per_batch, wav_header).',
+      labelNames: ['source', 'limit'],
+      registers,
+    });
     this.lag = new Gauge({ name: 'noisefloor_consumer_lag_messages', help: 'Kafka consumer lag: messages between the last one read and the high watermark.', labelNames: ['topic', 'partition'], registers });
     this.queueDepth = new Gauge({ name: 'noisefloor_queue_depth', help: 'Items waiting in an internal queue.', labelNames: ['queue'], registers });
     this.sourcePauses = new Counter({
@@ -283,6 +291,11 @@ export class NoisefloorMetrics {
       else this.reasons.add(reason);
     }
     this.rejected.inc({ source, reason }, count);
+  }
+
+  /** An input hit one of the limits; `limit` is one of InputLimitName (a fixed set, no cardinality guard needed). */
+  inputLimitExceeded(source: string, limit: string, count = 1): void {
+    this.limitExceeded.inc({ source, limit }, count);
   }
 
   setConsumerLag(topic: string, partition: number, lag: number): void {

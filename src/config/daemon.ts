@@ -82,6 +82,12 @@ export const kafkaSourceSchema = z
     heartbeatIntervalMs: z.number().int().min(100).default(3000),
     rebalanceTimeoutMs: z.number().int().min(1000).default(60000),
     maxBytesPerPartition: z.number().int().min(1024).default(1048576),
+    /**
+     * Most distinct streams one fetched batch may bring in; the batch stops at the first
+     * message of one stream more and the rest is fetched again (nothing is lost, stream
+     * creation is spread over batches). Counted in noisefloor_input_limit_exceeded_total.
+     */
+    maxStreamsPerBatch: z.number().int().min(1).default(10000),
     /** How each message is decoded (ingest/decoders.ts); default JSON. */
     decoder: decoderConfigSchema,
     /** Undecodable messages are copied here (with the reason in headers), when set. */
@@ -113,6 +119,10 @@ export const fileSourceSchema = z
     stepMs: z.number().min(0).default(1000),
     /** Start again at the end (streams warm up again). */
     loop: z.boolean().default(false),
+    /** Longest line, in bytes; a longer one stops the file's replay with an error naming file:line. */
+    maxLineBytes: z.number().int().min(16).default(1048576),
+    /** Most columns (CSV) or fields (JSONL) per line. */
+    maxChannels: z.number().int().min(1).default(1024),
     data: dataSchema.partial().default({}),
   })
   .strict();
@@ -215,7 +225,12 @@ export const httpSchema = z
     enabled: z.boolean().default(true),
     /** 9464 by default; 0 picks a free port (logged). */
     port: z.number().int().min(0).max(65535).default(9464),
+    /** Address to bind: 0.0.0.0 (every IPv4 interface, so Prometheus can scrape it), 127.0.0.1 for this host only. */
     host: z.string().min(1).default('0.0.0.0'),
+    /** Prometheus-style web config (TLS, basic auth with bcrypt hashes), see config/web.ts; none: plain HTTP, open. */
+    webConfigFile: z.string().min(1).optional(),
+    /** Serve /api/streams (stream names with their scores); false: 404. */
+    streamsApi: z.boolean().default(true),
   })
   .strict();
 

@@ -226,7 +226,8 @@ export function pcmAudioDecoder(cfg: PcmDecoderConfig, channel: number | 'mix'):
     const loc = { topic: msg.topic, partition: msg.partition, offset: msg.offset };
     const v = msg.value;
     if (v === null || v.length === 0) throw new DecodeError('empty', 'empty message value', loc);
-    if (v.length > cfg.maxBytes) throw new DecodeError('oversized', `message value is ${v.length} bytes, more than the ${cfg.maxBytes} allowed`, loc);
+    if (v.length > cfg.maxBytes)
+      throw new DecodeError('oversized', `message value is ${v.length} bytes, more than the ${cfg.maxBytes} allowed (maxBytes)`, loc, { limit: 'message_bytes' });
     if (v.length % frameBytes !== 0)
       throw new DecodeError('malformed', `${v.length} bytes is not a whole number of ${cfg.sample} frames of ${cfg.channels} channel(s) (${frameBytes} bytes each)`, loc);
     const stream = msg.key && msg.key.length > 0 ? msg.key.toString('utf8') : cfg.defaultStream;

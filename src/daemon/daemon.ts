@@ -11,6 +11,7 @@ import { NoisefloorMetrics } from '../alerts/metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
 import { audioSettingsFromFeatures } from '../audio/config.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
+import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
 import type { ScoreEvent } from '../scoring/types.js';
 import { ConfigError } from '../util/errors.js';
@@ -18,7 +19,7 @@ import type { Logger } from '../util/log.js';
 import type { AudioSpec } from './audio.js';
 import { MicroBatcher } from './batcher.js';
 import { DaemonHttpServer, engineStreams, type Readiness } from './http.js';
-import { kafkaClientConfig } from './kafka-client.js';
+import { explainKafkaError, kafkaClientConfig } from './kafka-client.js';
 import { KafkaSource } from './kafka-source.js';
 import { ModelManager, trainBootstrapModel } from './model.js';
 import { AlertsSink, KafkaScoreSink, StdoutSink, type ScoreEventSink } from './outputs.js';
@@ -73,6 +74,8 @@ export class Daemon {
         registry: this.metrics.registry,
         port: cfg.http.port,
         host: cfg.http.host,
+        ...(cfg.http.webConfigFile ? { security: loadWebConfig(cfg.http.webConfigFile) } : {}),
+        streamsApi: cfg.http.streamsApi,
         logger: log.child({ component: 'http' }),
         readiness: () => this.readiness(),
         streams: (page) => (this.alerts ? engineStreams(this.alerts.engine)(page) : { total: 0, items: [] }),
@@ -123,7 +126,11 @@ export class Daemon {
       }, Math.max(1000, Math.min(60_000, cfg.streams.idleTimeoutMs / 4 || 60_000))),
     );
     for (const t of this.timers) t.unref();
-    await this.source.start();
+    try {
+      await this.source.start();
+    } catch (e) {
+      throw src.kafka ? explainKafkaError(e, src.kafka, 'source.kafka') : e;
+    }
     void this.source.finished.then(() => this.stop('source finished'));
     log.info('serving', {
       instance: this.instance,
@@ -178,11 +185,17 @@ export class Daemon {
   }
 
   private async producer(conn: KafkaConnectionConfig, where: string): Promise<Producer> {
-    const kafka = new Kafka(kafkaClientConfig(conn, this.log.child({ component: 'kafka-producer' }), where));
+    // A producer on the source's connection: its settings live under source.kafka.
+    const at = conn === this.config.source.kafka ? 'source.kafka' : where;
+    const kafka = new Kafka(kafkaClientConfig(conn, this.log.child({ component: 'kafka-producer' }), at));
     // Idempotent: kafkajs retries a whole produce request when one partition fails, which
     // would otherwise duplicate the partitions that had already been written.
     const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-    await p.connect();
+    try {
+      await p.connect();
+    } catch (e) {
+      throw explainKafkaError(e, conn, at);
+    }
     this.producers.push(p);
     return p;
   }

@@ -6,8 +6,20 @@
  *                     draining; else 503 with {ready: false, reasons: [...]};
  * - GET /api/streams  JSON page of per-stream status (?limit=&offset=), from a callback.
  * Default port 9464 (the port registered for Prometheus exporters of this kind).
+ *
+ * Protection, as Prometheus and its exporters do it (see config/web.ts): with a web config,
+ * TLS (optionally mutual) on every endpoint, and HTTP basic auth against bcrypt hashes on
+ * every endpoint but the probes /healthz and /readyz (kubelet cannot log in).
+ * A wrong or missing login gets 401 with a Basic challenge; unknown users cost the same
+ * bcrypt comparison as known ones. Logins that verified are remembered (a hash of user,
+ * password and stored hash, at most 64) so a scrape every few seconds does not pay for
+ * bcrypt each time. /api/streams can be switched off (`streamsApi: false`), then it is 404.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import bcrypt from 'bcryptjs';
+import type { WebSecurity } from '../config/web.js';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { AlertEngine, StreamAlertState } from '../alerts/engine.js';
@@ -55,7 +67,15 @@ export interface HttpServerOptions {
   /** Default 0.0.0.0. */
   host?: string;
   logger?: Logger;
+  /** TLS and basic auth from a web config file; none: plain HTTP, open. */
+  security?: WebSecurity;
+  /** Serve /api/streams (default true). */
+  streamsApi?: boolean;
 }
+
+/** bcrypt of a random password: compared against when the user is unknown, so timing does not tell users apart. */
+const DUMMY_HASH = '$2b$10$ULOgHTns2bMCUIIcwHw8NOwT65A2fx0MKCaF.ss0FpP7BtOkhj0C6';
+const VERIFIED_CACHE_SIZE = 64;
 
 /** Page an array (for callers that hold all streams in memory). */
 export function pageOf<T>(items: readonly T[], page: { limit: number; offset: number }): { total: number; items: T[] } {
@@ -113,6 +133,7 @@ export class DaemonHttpServer {
   private server: Server | null = null;
   private readonly log: Logger;
   private boundPort = 0;
+  private readonly verified = new Map<string, true>();
 
   constructor(private readonly opts: HttpServerOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -126,13 +147,15 @@ export class DaemonHttpServer {
   /** Listen; resolves with the bound port. */
   async start(): Promise<number> {
     if (this.server) return this.boundPort;
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      this.guarded(req, res).catch((err: unknown) => {
         this.log.error('http handler failed', { err, url: req.url });
         if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
         else res.destroy();
       });
-    });
+    };
+    const tls = this.opts.security?.tls;
+    const server: Server = tls ? createHttpsServer({ ...tls }, onRequest) : createServer(onRequest);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -143,7 +166,16 @@ export class DaemonHttpServer {
     });
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
-    this.log.info('http server listening', { port: this.boundPort });
+    const sec = this.opts.security;
+    this.log.info('http server listening', {
+      port: this.boundPort,
+      host: this.opts.host ?? '0.0.0.0',
+      tls: tls !== undefined,
+      mutualTls: tls?.requestCert ?? false,
+      basicAuthUsers: sec?.users.size ?? 0,
+      streamsApi: this.opts.streamsApi ?? true,
+      ...(sec ? { webConfigFile: sec.file } : {}),
+    });
     return this.boundPort;
   }
 
@@ -157,6 +189,38 @@ export class DaemonHttpServer {
       server.closeIdleConnections();
       setImmediate(() => server.closeAllConnections());
     });
+  }
+
+  private async guarded(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const users = this.opts.security?.users;
+    // Probes (kubelet, load balancers) cannot log in; liveness and readiness tell nothing about the data.
+    const probe = /^\/(healthz|readyz)(\?|$)/.test(req.url ?? '');
+    if (users && users.size > 0 && !probe && !(await this.authorized(req.headers.authorization, users))) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="noisefloor", charset="UTF-8"', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Unauthorized\n');
+      return;
+    }
+    return this.handle(req, res);
+  }
+
+  /** Basic auth against the bcrypt hashes. */
+  private async authorized(header: string | undefined, users: ReadonlyMap<string, string>): Promise<boolean> {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+    if (!m) return false;
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return false;
+    const user = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
+    const hash = users.get(user);
+    const key = createHash('sha256').update(`${user}\0${password}\0${hash ?? ''}`).digest('base64');
+    if (hash !== undefined && this.verified.has(key)) return true;
+    // bcrypt looks at 72 bytes at most; longer passwords are cut, as every bcrypt does.
+    const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
+    if (!ok || hash === undefined) return false;
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(key, true);
+    return true;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -193,6 +257,10 @@ export class DaemonHttpServer {
         return;
       }
       case '/api/streams': {
+        if (this.opts.streamsApi === false) {
+          sendJson(res, 404, { error: 'stream listing is switched off (http.streamsApi: false)' });
+          return;
+        }
         if (!this.opts.streams) {
           sendJson(res, 404, { error: 'stream listing not available' });
           return;
@@ -214,7 +282,7 @@ export class DaemonHttpServer {
         return;
       }
       default:
-        sendJson(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz', '/api/streams'] });
+        sendJson(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz', ...(this.opts.streamsApi === false ? [] : ['/api/streams'])] });
     }
   }
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import kafkajs, { type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConnectionConfig } from '../config/daemon.js';
-import { ConfigError } from '../util/errors.js';
+import { AuthenticationError, ConfigError, TlsError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
 const { logLevel } = kafkajs;
@@ -104,7 +104,60 @@ export function kafkaClientConfig(conn: KafkaConnectionConfig, log: Logger, wher
   };
   const ssl = tlsOptions(conn, where, env);
   if (ssl) cfg.ssl = ssl;
+  if (ssl && ssl.rejectUnauthorized === false) {
+    log.warn('TLS certificate verification is off: the broker is not authenticated and a man in the middle can read and change the traffic, credentials included', {
+      setting: `${where}.ssl.rejectUnauthorized`,
+      brokers: conn.brokers,
+    });
+  }
   const sasl = saslOptions(conn, where, env);
   if (sasl) cfg.sasl = sasl;
   return cfg;
+}
+
+const MECHANISM_NAMES: Record<string, string> = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' };
+
+/** Node/OpenSSL messages and codes of a certificate that does not verify. */
+const TLS_FAILURE = /certificate|CERT_|ERR_TLS|altnames|unable to (get|verify)|DEPTH_ZERO|wrong version number|handshake/i;
+
+function causes(e: unknown): { name?: string; message?: string; code?: string; broker?: string }[] {
+  const out: { name?: string; message?: string; code?: string; broker?: string }[] = [];
+  let cur: unknown = e;
+  for (let i = 0; i < 8 && cur && typeof cur === 'object'; i++) {
+    const x = cur as { name?: string; message?: string; code?: string; broker?: string; originalError?: unknown; cause?: unknown };
+    out.push(x);
+    cur = x.originalError ?? x.cause;
+  }
+  return out;
+}
+
+/**
+ * A start-up failure of a Kafka client as one of our errors when it is about security:
+ * a refused SASL login becomes AuthenticationError naming the mechanism, the user and the
+ * brokers; a certificate that does not verify becomes TlsError saying what to set. Both
+ * exit 2 without a stack. Anything else is returned unchanged. Messages never contain the
+ * password: kafkajs's do not, and we add only names.
+ */
+export function explainKafkaError(e: unknown, conn: KafkaConnectionConfig, where: string): unknown {
+  const chain = causes(e);
+  const brokerOf = () => chain.find((c) => typeof c.broker === 'string')?.broker ?? conn.brokers.join(', ');
+  const sasl = chain.find((c) => c.name === 'KafkaJSSASLAuthenticationError');
+  if (sasl && conn.sasl) {
+    const mech = MECHANISM_NAMES[conn.sasl.mechanism] ?? conn.sasl.mechanism;
+    const said = (sasl.message ?? '').replace(/^SASL [\w -]+ authentication failed:\s*/, '');
+    return new AuthenticationError(
+      `${where}: SASL ${mech} authentication as user "${conn.sasl.username}" failed at broker ${brokerOf()}: ${said || 'refused'} ` +
+        `(check ${where}.sasl.username, the password and the mechanism the listener accepts)`,
+      { cause: e },
+    );
+  }
+  const tls = conn.ssl?.enabled ? chain.find((c) => TLS_FAILURE.test(`${c.message ?? ''} ${c.code ?? ''}`)) : undefined;
+  if (tls) {
+    const msg = (tls.message ?? '').replace(/^Connection error:\s*/, '');
+    const hint = conn.ssl?.caFile
+      ? `is ${where}.ssl.caFile (${conn.ssl.caFile}) the CA that signed the broker's certificate, and does the certificate name the host?`
+      : `set ${where}.ssl.caFile to the CA that signed the broker's certificate (the system CAs do not trust it)`;
+    return new TlsError(`${where}: TLS connection to broker ${brokerOf()} refused: ${msg}; ${hint}`, { cause: e });
+  }
+  return e;
 }

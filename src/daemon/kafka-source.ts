@@ -224,6 +224,16 @@ export class KafkaSource implements Source {
       let lastBeat = Date.now();
       let n = 0;
       const C = this.ctx.channelNames.length;
+      // maxStreamsPerBatch: the batch stops before a message of one stream too many; its
+      // offset stays unresolved, so it and the rest are fetched again.
+      const batchStreams = new Set<string>();
+      const admit = (stream: string): boolean => {
+        if (batchStreams.has(stream)) return true;
+        if (batchStreams.size >= this.cfg.maxStreamsPerBatch) return false;
+        batchStreams.add(stream);
+        return true;
+      };
+      let deferredAt: string | null = null;
       for (const message of batch.messages) {
         if (!isRunning() || isStale() || this.stopping || gen !== this.generation) break;
         const offset = Number(message.offset);
@@ -235,6 +245,10 @@ export class KafkaSource implements Source {
           if (this.decodeAudio) {
             const am = this.decodeAudio(raw);
             stream = am.stream;
+            if (!admit(stream)) {
+              deferredAt = message.offset;
+              break;
+            }
             res = registry.ingestAudio(key, am.stream, offset, am.samples, am.ts, now);
           } else {
             const dm = this.decode(raw);
@@ -242,6 +256,10 @@ export class KafkaSource implements Source {
               throw new DecodeError('malformed', `expected ${C} channel(s) (the model's), got ${dm.values[0]?.length}`, { topic, partition, offset: message.offset });
             }
             stream = dm.stream;
+            if (!admit(stream)) {
+              deferredAt = message.offset;
+              break;
+            }
             res = registry.ingest(key, dm.stream, offset, dm.values, dm.ts, 0, now);
           }
           if (res.kind === 'dropped') this.reject(key, topic, partition, message, 'max_streams', `stream "${stream}" not admitted: maxStreams reached`, null);
@@ -252,6 +270,7 @@ export class KafkaSource implements Source {
         } catch (e) {
           lane.advance(offset);
           const kind = e instanceof DecodeError ? e.kind : 'error';
+          if (e instanceof DecodeError && e.limit) metrics?.inputLimitExceeded('kafka', e.limit);
           this.reject(key, topic, partition, message, kind, (e as Error).message, deadLetters);
         }
         this.messages++;
@@ -263,6 +282,10 @@ export class KafkaSource implements Source {
         if (batcher.full) await this.backpressure(heartbeat, gen);
       }
       if (deadLetters.length) this.sendDeadLetters(deadLetters);
+      if (deferredAt !== null) {
+        metrics?.inputLimitExceeded('kafka', 'streams_per_batch');
+        log.debug('batch stopped at maxStreamsPerBatch; the rest is fetched again', { topic, partition, offset: deferredAt, streams: batchStreams.size });
+      }
       const hw = Number(batch.highWatermark);
       if (Number.isFinite(hw) && lane.lastOffset >= 0) metrics?.setConsumerLag(topic, partition, Math.max(0, hw - lane.lastOffset - 1));
       metrics?.setQueueDepth('windows', batcher.size);

@@ -7,7 +7,7 @@ import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.j
 import { openSeries } from '../ingest/readers.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
 import type { NoisefloorMetrics } from '../alerts/metrics.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, InputLimitError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 import type { MicroBatcher } from './batcher.js';
@@ -92,6 +92,7 @@ export class FileSource implements Source {
     this.running = this.run().then(
       () => this.resolveFinished(),
       (e: unknown) => {
+        if (e instanceof InputLimitError) this.ctx.metrics?.inputLimitExceeded('file', e.limit);
         this.ctx.log.error('file replay failed', { err: e });
         this.resolveFinished();
       },
@@ -104,6 +105,8 @@ export class FileSource implements Source {
       timestampColumn: this.cfg.data.timestampColumn,
       format: this.cfg.data.format,
       delimiter: this.cfg.data.delimiter,
+      maxLineBytes: this.cfg.maxLineBytes,
+      maxChannels: this.cfg.maxChannels,
     });
   }
 

@@ -20,7 +20,7 @@
  * `empty`, `oversized` or `malformed`, and the record's topic/partition/offset.
  */
 import { z } from 'zod';
-import { ConfigError, InputError, type InputLocation } from '../util/errors.js';
+import { ConfigError, InputError, type InputLimitName, type InputLocation } from '../util/errors.js';
 import { parseNumericCell, parseTimestamp, splitCsvLine } from './csv-line.js';
 
 /** A consumed Kafka record, as far as decoding needs it (kafkajs's KafkaMessage fits). */
@@ -44,21 +44,28 @@ export interface DecodedMessage {
 
 export type DecodeErrorKind = 'empty' | 'oversized' | 'malformed';
 
-/** A record that cannot be decoded. `kind` is stable; `reason` is for people. */
+/**
+ * A record that cannot be decoded. `kind` is stable; `reason` is for people; `limit` names
+ * the input limit an `oversized` record broke (message_bytes or channels).
+ */
 export class DecodeError extends InputError {
+  readonly limit: InputLimitName | undefined;
   constructor(
     readonly kind: DecodeErrorKind,
     reason: string,
     location: InputLocation = {},
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; limit?: InputLimitName },
   ) {
     super(reason, location, options);
+    this.limit = options?.limit;
   }
 }
 
 // ----------------------------------------------------------------------------- config
 
 const DEFAULT_MAX_BYTES = 1024 * 1024;
+/** Default largest channel count of one record (JSON "values", CSV value columns). */
+export const DEFAULT_MAX_CHANNELS = 1024;
 
 const common = {
   /** Largest value accepted, in bytes; larger records are `oversized`. */
@@ -88,6 +95,8 @@ export const jsonDecoderSchema = z
     tsUnit,
     /** Expected channel count; a record with another count is `malformed`. */
     channels: z.number().int().positive().optional(),
+    /** Records with more channels are `oversized`, refused before their values are parsed. */
+    maxChannels: z.number().int().positive().default(DEFAULT_MAX_CHANNELS),
   })
   .strict();
 
@@ -117,6 +126,8 @@ export const csvDecoderSchema = z
     delimiter: z.string().length(1).default(','),
     tsUnit,
     channels: z.number().int().positive().optional(),
+    /** Records with more value columns are `oversized`, refused before their cells are parsed. */
+    maxChannels: z.number().int().positive().default(DEFAULT_MAX_CHANNELS),
   })
   .strict();
 
@@ -210,6 +221,7 @@ export function decodeJson(msg: RawMessage, cfg: JsonDecoderConfig): DecodedMess
     const arr = own(doc, f.values);
     if (!Array.isArray(arr)) throw malformed(msg, `"${f.values}" must be an array of numbers, got ${describe(arr)}`);
     if (arr.length === 0) throw malformed(msg, `"${f.values}" is empty`);
+    if (arr.length > cfg.maxChannels) throw tooManyChannels(msg, arr.length, cfg.maxChannels);
     row = new Float64Array(arr.length);
     arr.forEach((v, i) => (row[i] = jsonNumber(msg, v, `${f.values}[${i}]`)));
   } else if (hasValue) {
@@ -241,6 +253,8 @@ export function decodeCsv(msg: RawMessage, cfg: CsvDecoderConfig): DecodedMessag
     const want = rest ? `more than ${fixed}` : String(fixed);
     throw malformed(msg, `expected ${want} CSV columns (${cols.join(',')}), got ${cells.length}`);
   }
+  const valueCells = cells.length - cols.filter((c) => c === 'stream' || c === 'ts' || c === 'skip').length;
+  if (valueCells > cfg.maxChannels) throw tooManyChannels(msg, valueCells, cfg.maxChannels);
 
   let stream: string | undefined;
   let ts: number | undefined;
@@ -300,6 +314,10 @@ function locationOf(msg: RawMessage): InputLocation {
   return { topic: msg.topic, partition: msg.partition, offset: msg.offset };
 }
 
+function tooManyChannels(msg: RawMessage, got: number, max: number): DecodeError {
+  return new DecodeError('oversized', `${got} channels, more than the ${max} allowed (maxChannels)`, locationOf(msg), { limit: 'channels' });
+}
+
 function malformed(msg: RawMessage, reason: string, cause?: unknown): DecodeError {
   return new DecodeError('malformed', reason, locationOf(msg), cause === undefined ? undefined : { cause });
 }
@@ -309,7 +327,7 @@ function payload(msg: RawMessage, maxBytes: number): Buffer {
   const v = msg.value;
   if (v === null || v.length === 0) throw new DecodeError('empty', 'empty message value', locationOf(msg));
   if (v.length > maxBytes) {
-    throw new DecodeError('oversized', `message value is ${v.length} bytes, more than the ${maxBytes} allowed`, locationOf(msg));
+    throw new DecodeError('oversized', `message value is ${v.length} bytes, more than the ${maxBytes} allowed (maxBytes)`, locationOf(msg), { limit: 'message_bytes' });
   }
   return v;
 }

@@ -1,8 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { InputError } from '../util/errors.js';
+import { InputError, InputLimitError } from '../util/errors.js';
 import { parseNumericCell, parseTimestamp, splitCsvLine } from './csv-line.js';
 import type { SeriesHeader, SeriesRecord } from './types.js';
 
@@ -17,7 +16,16 @@ export interface ReaderOptions {
   stream?: string;
   delimiter?: string;
   format?: FileFormat;
+  /** Longest line accepted, in bytes (default MAX_LINE_BYTES); checked while reading, before the line is held. */
+  maxLineBytes?: number;
+  /** Most columns (CSV) or fields (JSONL) a line may have (default MAX_FILE_CHANNELS). */
+  maxChannels?: number;
 }
+
+/** Default longest line: far above any sensor export, far below what hurts the heap. */
+export const MAX_LINE_BYTES = 1024 * 1024;
+/** Default most columns or fields per line. */
+export const MAX_FILE_CHANNELS = 1024;
 
 export interface SeriesSource {
   header: SeriesHeader;
@@ -39,25 +47,60 @@ export function streamNameOf(file: string): string {
 
 /**
  * Lines of a file with their 1-based numbers, read through a stream so memory stays
- * bounded whatever the file size.
+ * bounded whatever the file size: a line longer than `maxLineBytes` raises InputLimitError
+ * as soon as that many bytes are seen without a line break (readline would hold it whole).
+ * Line breaks are LF, CRLF or a lone CR, as readline reads them.
  */
-async function* numberedLines(file: string): AsyncGenerator<{ text: string; line: number }> {
-  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+async function* numberedLines(file: string, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<{ text: string; line: number }> {
+  const input = createReadStream(file);
+  let parts: Buffer[] = [];
+  let held = 0;
   let line = 0;
+  let afterCR = false;
+  const tooLong = () =>
+    new InputLimitError('line_bytes', `line is longer than ${maxLineBytes} bytes (maxLineBytes); is this a text file with line breaks?`, { file, line: line + 1 });
+  const take = (tail: Buffer): { text: string; line: number } => {
+    const text = (parts.length ? Buffer.concat([...parts, tail]) : tail).toString('utf8');
+    parts = [];
+    held = 0;
+    return { text, line: ++line };
+  };
   try {
-    for await (const text of rl) {
-      line++;
-      yield { text, line };
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      let pos = 0;
+      if (afterCR && chunk.length > 0) {
+        if (chunk[0] === 0x0a) pos = 1;
+        afterCR = false;
+      }
+      while (pos < chunk.length) {
+        let end = pos;
+        while (end < chunk.length && chunk[end] !== 0x0a && chunk[end] !== 0x0d) end++;
+        if (held + (end - pos) > maxLineBytes) throw tooLong();
+        if (end === chunk.length) {
+          parts.push(chunk.subarray(pos));
+          held += end - pos;
+          break;
+        }
+        yield take(chunk.subarray(pos, end));
+        if (chunk[end] === 0x0d) {
+          if (end + 1 < chunk.length) pos = chunk[end + 1] === 0x0a ? end + 2 : end + 1;
+          else {
+            afterCR = true;
+            pos = end + 1;
+          }
+        } else pos = end + 1;
+      }
     }
+    if (held > 0) yield take(Buffer.alloc(0));
   } finally {
-    rl.close();
+    input.destroy();
   }
 }
 
 /** First non-blank line, with its number; used to learn the header before streaming. */
-async function firstLines(file: string, n: number): Promise<{ text: string; line: number }[]> {
+async function firstLines(file: string, n: number, maxLineBytes?: number): Promise<{ text: string; line: number }[]> {
   const out: { text: string; line: number }[] = [];
-  for await (const l of numberedLines(file)) {
+  for await (const l of numberedLines(file, maxLineBytes)) {
     if (l.text.trim() === '') continue;
     out.push(l);
     if (out.length >= n) break;
@@ -78,9 +121,10 @@ async function ensureReadable(file: string): Promise<void> {
 
 async function openCsv(file: string, opts: ReaderOptions): Promise<SeriesSource> {
   const delimiter = opts.delimiter ?? ',';
-  const head = await firstLines(file, 2);
+  const head = await firstLines(file, 2, opts.maxLineBytes);
   if (head.length === 0) throw new InputError('file has no header line', { file });
   const columns = splitCsvLine(head[0].text, delimiter).map((c) => c.trim());
+  checkChannelCount(columns.length, opts, file, head[0].line);
   if (head.length < 2) throw new InputError('file has a header but no data rows', { file, line: head[0].line });
   const tsName =
     opts.timestampColumn === null
@@ -109,7 +153,7 @@ async function openCsv(file: string, opts: ReaderOptions): Promise<SeriesSource>
   async function* records(): AsyncGenerator<SeriesRecord> {
     let index = 0;
     let sawHeader = false;
-    for await (const { text, line } of numberedLines(file)) {
+    for await (const { text, line } of numberedLines(file, opts.maxLineBytes)) {
       if (text.trim() === '') continue;
       if (!sawHeader) {
         sawHeader = true;
@@ -131,6 +175,11 @@ async function openCsv(file: string, opts: ReaderOptions): Promise<SeriesSource>
     }
   }
   return { header, file, records };
+}
+
+function checkChannelCount(n: number, opts: ReaderOptions, file: string, line: number): void {
+  const max = opts.maxChannels ?? MAX_FILE_CHANNELS;
+  if (n > max) throw new InputLimitError('channels', `${n} columns, more than the ${max} allowed (maxChannels)`, { file, line });
 }
 
 function parseJsonLine(text: string, file: string, line: number): Record<string, unknown> {
@@ -156,10 +205,11 @@ function jsonNumber(v: unknown): number | null {
  * (channels then named value0..valueN-1 unless `channels` names them).
  */
 async function openJsonl(file: string, opts: ReaderOptions): Promise<SeriesSource> {
-  const head = await firstLines(file, 1);
+  const head = await firstLines(file, 1, opts.maxLineBytes);
   if (head.length === 0) throw new InputError('file has no records', { file });
   const first = parseJsonLine(head[0].text, file, head[0].line);
   const keys = Object.keys(first);
+  checkChannelCount(Array.isArray(first.values) ? first.values.length : keys.length, opts, file, head[0].line);
   const tsName =
     opts.timestampColumn === null ? undefined : (opts.timestampColumn ?? keys.find((k) => TIMESTAMP_NAMES.includes(k.toLowerCase())));
   const arrayMode = Array.isArray(first.values);
@@ -179,7 +229,7 @@ async function openJsonl(file: string, opts: ReaderOptions): Promise<SeriesSourc
 
   async function* records(): AsyncGenerator<SeriesRecord> {
     let index = 0;
-    for await (const { text, line } of numberedLines(file)) {
+    for await (const { text, line } of numberedLines(file, opts.maxLineBytes)) {
       if (text.trim() === '') continue;
       const obj = parseJsonLine(text, file, line);
       const values = new Float64Array(channels.length);

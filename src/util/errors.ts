@@ -62,6 +62,32 @@ export class InputError extends NoisefloorError {
   }
 }
 
+/** A service (Kafka broker) refused our credentials: wrong user, password or mechanism. */
+export class AuthenticationError extends NoisefloorError {
+  readonly code = 'NF_AUTH';
+  override readonly exitCode = 2;
+}
+
+/** A TLS connection failed: the peer's certificate is not trusted or does not match its name. */
+export class TlsError extends NoisefloorError {
+  readonly code = 'NF_TLS';
+  override readonly exitCode = 2;
+}
+
+/** The input limits (README "Security"): each has a config key, a clear error and a counter. */
+export type InputLimitName = 'message_bytes' | 'line_bytes' | 'channels' | 'streams_per_batch' | 'wav_header';
+
+/** Input over one of the limits, refused before it is allocated or parsed further. */
+export class InputLimitError extends InputError {
+  constructor(
+    readonly limit: InputLimitName,
+    reason: string,
+    location: InputLocation = {},
+  ) {
+    super(reason, location);
+  }
+}
+
 /** A model directory that is missing, corrupt or incompatible. */
 export class ModelLoadError extends NoisefloorError {
   readonly code = 'NF_MODEL_LOAD';

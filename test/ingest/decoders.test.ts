@@ -52,6 +52,7 @@ describe('decoder config', () => {
       expect(parseDecoderConfig(input)).toEqual({
         format: 'json',
         maxBytes: 1024 * 1024,
+        maxChannels: 1024,
         useMessageTimestamp: true,
         fields: { stream: 'stream', ts: 'ts', value: 'value', values: 'values' },
         tsUnit: 'ms',

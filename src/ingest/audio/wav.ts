@@ -20,10 +20,13 @@
  *
  * Corrupt input (bad RIFF/WAVE magic, missing or malformed fmt chunk, unsupported format,
  * no data chunk, data chunk shorter than declared) raises InputError naming the file.
+ * Header limits, checked before anything is allocated from them: at most `maxChannels`
+ * (default 256) channels and a fmt chunk of at most 64 KiB (InputLimitError 'wav_header');
+ * buffers are sized by the bytes present, never by sizes the header claims alone.
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { InputError } from '../../util/errors.js';
+import { InputError, InputLimitError } from '../../util/errors.js';
 import { silentLogger, type Logger } from '../../util/log.js';
 
 export type WavSampleFormat = 'pcm' | 'float';
@@ -56,6 +59,8 @@ export interface ReadWavOptions {
   /** 0-based channel index, or 'mix' for the mean over channels (default 'mix'). */
   channel?: ChannelSelection;
   logger?: Logger;
+  /** Files declaring more channels are refused (default MAX_WAV_CHANNELS). */
+  maxChannels?: number;
 }
 
 export interface ReadWholeWavOptions extends ReadWavOptions {
@@ -76,6 +81,10 @@ export interface DecodedWav {
 
 /** Files above this size are refused by readWav; use readWavChunks for them. */
 export const MAX_WHOLE_FILE_BYTES = 512 * 1024 * 1024;
+/** Default most channels a WAV may declare (the format allows 65535; 256 covers arrays). */
+export const MAX_WAV_CHANNELS = 256;
+/** Largest fmt chunk read (real ones are 16 to 40 bytes); a bigger one is refused before it is read. */
+export const MAX_FMT_CHUNK_BYTES = 64 * 1024;
 
 const GUID_TAIL = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71]);
 const TAG_PCM = 0x0001;
@@ -93,7 +102,7 @@ interface FmtFields {
   format: WavSampleFormat;
 }
 
-function parseFmt(body: Buffer, file: string): FmtFields {
+function parseFmt(body: Buffer, file: string, maxChannels: number): FmtFields {
   const err = (reason: string) => new InputError(reason, { file });
   if (body.length < 16) throw err(`fmt chunk too short (${body.length} bytes)`);
   const formatTag = body.readUInt16LE(0);
@@ -127,6 +136,7 @@ function parseFmt(body: Buffer, file: string): FmtFields {
     throw err(`unsupported WAV format tag 0x${code.toString(16).padStart(4, '0')} (only PCM and IEEE float)`);
   }
   if (channels < 1) throw err('fmt chunk declares 0 channels');
+  if (channels > maxChannels) throw new InputLimitError('wav_header', `fmt chunk declares ${channels} channels, more than the ${maxChannels} allowed (maxChannels)`, { file });
   if (sampleRate < 1) throw err('fmt chunk declares sample rate 0');
   if (validBitsPerSample > bitsPerSample) {
     throw err(`valid bits ${validBitsPerSample} exceed container bits ${bitsPerSample}`);
@@ -159,6 +169,7 @@ async function parseHeader(
   fileSize: number,
   file: string,
   logger: Logger,
+  maxChannels = MAX_WAV_CHANNELS,
 ): Promise<WavInfo> {
   const err = (reason: string) => new InputError(reason, { file });
   const riff = await readBytes(0, 12);
@@ -180,7 +191,8 @@ async function parseHeader(
     const body = pos + 8;
     if (id === 'fmt ') {
       if (body + size > fileSize) throw err('fmt chunk is truncated');
-      fmt = parseFmt(await readBytes(body, size), file);
+      if (size > MAX_FMT_CHUNK_BYTES) throw new InputLimitError('wav_header', `fmt chunk of ${size} bytes, more than the ${MAX_FMT_CHUNK_BYTES} a format header can need`, { file });
+      fmt = parseFmt(await readBytes(body, size), file, maxChannels);
     } else if (id === 'data') {
       if (!fmt) throw err('data chunk comes before the fmt chunk');
       const available = fileSize - body;
@@ -214,11 +226,11 @@ async function parseHeader(
 }
 
 /** Reads the header of a WAV file (fmt and the data chunk's position) without reading samples. */
-export async function readWavInfo(path: string, opts: { logger?: Logger } = {}): Promise<WavInfo> {
+export async function readWavInfo(path: string, opts: { logger?: Logger; maxChannels?: number } = {}): Promise<WavInfo> {
   const fh = await openFile(path);
   try {
     const { size } = await fh.stat();
-    return await parseHeader((p, n) => readAt(fh, p, n), size, path, opts.logger ?? silentLogger);
+    return await parseHeader((p, n) => readAt(fh, p, n), size, path, opts.logger ?? silentLogger, opts.maxChannels);
   } finally {
     await fh.close();
   }
@@ -294,6 +306,7 @@ export async function decodeWav(
     bytes.length,
     file,
     opts.logger ?? silentLogger,
+    opts.maxChannels,
   );
   const channel = opts.channel ?? 'mix';
   checkChannel(channel, info, file);
@@ -339,9 +352,11 @@ export async function* readWavChunks(
   const fh = await openFile(path);
   try {
     const { size } = await fh.stat();
-    const info = await parseHeader((p, n) => readAt(fh, p, n), size, path, opts.logger ?? silentLogger);
+    const info = await parseHeader((p, n) => readAt(fh, p, n), size, path, opts.logger ?? silentLogger, opts.maxChannels);
     checkChannel(channel, info, path);
-    const raw = Buffer.alloc(chunkFrames * info.blockAlign);
+    // Sized by the frames present, not by chunkFrames alone: a header claiming 8191 channels
+    // of float64 would otherwise cost chunkFrames x 64 KiB (1 GiB by default) for a tiny file.
+    const raw = Buffer.alloc(Math.min(chunkFrames, info.frames) * info.blockAlign);
     let frame = 0;
     while (frame < info.frames) {
       const n = Math.min(chunkFrames, info.frames - frame);

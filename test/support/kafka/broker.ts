@@ -11,6 +11,13 @@
  *    group.initial.rebalance.delay.ms=0 and group.min.session.timeout.ms=1000, so groups
  *    form at once and tests may use short session timeouts.
  *
+ * With `saslSsl`, a second listener requires TLS and SASL: a CA and a broker certificate are
+ * made with openssl in the broker's directory (the key store is PEM, ssl.keystore.type=PEM),
+ * PLAIN users come from the listener's JAAS config, and SCRAM-SHA-256/512 credentials are
+ * written into the metadata log at storage-format time (`kafka-storage format --add-scram`).
+ * The PLAINTEXT listener stays, so tests can set up topics and read results without
+ * credentials while the client under test goes through the secured one.
+ *
  * The JVM is stopped on `stop()` (SIGTERM, then SIGKILL after a grace period), killed at
  * process exit, and a tiny shell watchdog kills it if this Node process dies without
  * running its exit handlers (SIGKILL, crash of a pool worker).
@@ -25,6 +32,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { createLogger, type Logger } from '../../../src/util/log.js';
+import { createCa, createServerCert, encryptKeyForJava } from '../tls.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -52,11 +60,23 @@ export interface KafkaBrokerOptions {
   jvmArgs?: string[];
   /** Where the JSON log lines of this helper go (default: stderr logger, level from env). */
   logger?: Logger;
+  /** Add a SASL_SSL listener with these users (PLAIN and SCRAM-SHA-256/512 for each). */
+  saslSsl?: { users: { username: string; password: string }[] };
+}
+
+export interface SaslSslListener {
+  /** Bootstrap servers of the SASL_SSL listener. */
+  readonly brokers: string[];
+  /** PEM of the CA that signed the broker certificate (SAN IP:127.0.0.1, DNS:localhost). */
+  readonly caFile: string;
+  readonly mechanisms: readonly string[];
 }
 
 export interface KafkaBrokerHandle {
   /** Bootstrap servers, e.g. ['127.0.0.1:40123']. */
   readonly brokers: string[];
+  /** The SASL_SSL listener, when started with `saslSsl`. */
+  readonly saslSsl: SaslSslListener | undefined;
   readonly version: string;
   /** Directory holding server.properties, the broker's log file and its data (log.dirs). */
   readonly dir: string;
@@ -128,10 +148,24 @@ export async function ensureKafkaLibs(version: string, logger: Logger = defaultL
 export async function startKafkaBroker(opts: KafkaBrokerOptions = {}): Promise<KafkaBrokerHandle> {
   const logger = (opts.logger ?? defaultLogger()).child({ component: 'test-kafka' });
   const version = opts.version ?? process.env.NOISEFLOOR_KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
+  for (const u of opts.saslSsl?.users ?? []) {
+    // They go into a JAAS string and an --add-scram argument unquoted.
+    if (!/^[A-Za-z0-9_-]+$/.test(u.username) || !/^[A-Za-z0-9_-]+$/.test(u.password))
+      throw new KafkaBrokerError(`saslSsl user ${JSON.stringify(u.username)}: names and passwords must match [A-Za-z0-9_-]+`);
+  }
   const libs = await ensureKafkaLibs(version, logger);
-  const [port, controllerPort] = await freePorts(2);
+  const [port, controllerPort, securePort] = await freePorts(opts.saslSsl ? 3 : 2);
   const dir = mkdtempSync(join(tmpdir(), 'noisefloor-kafka-'));
-  const broker = new Broker(dir, libs, version, port, controllerPort, opts, logger);
+  let tls: BrokerTls | undefined;
+  if (opts.saslSsl) {
+    try {
+      tls = await brokerTls(dir, securePort);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  const broker = new Broker(dir, libs, version, port, controllerPort, opts, logger, tls);
   live.add(broker);
   try {
     await broker.format();
@@ -156,8 +190,31 @@ function installExitHook(): void {
   });
 }
 
+interface BrokerTls {
+  port: number;
+  caFile: string;
+  keystoreFile: string;
+  keyPassword: string;
+}
+
+/** CA, broker certificate, and a PEM key store (encrypted key + chain) for Kafka. */
+async function brokerTls(dir: string, port: number): Promise<BrokerTls> {
+  const pki = join(dir, 'pki');
+  mkdirSync(pki);
+  const ca = await createCa(pki, 'kafka-ca');
+  const cert = await createServerCert(pki, ca, 'kafka-broker');
+  const keyPassword = randomBytes(12).toString('hex');
+  const encrypted = await encryptKeyForJava(pki, cert.keyFile, keyPassword, 'kafka-broker-key.pem');
+  const keystoreFile = join(pki, 'kafka-broker-keystore.pem');
+  writeFileSync(keystoreFile, readFileSync(encrypted, 'utf8') + readFileSync(cert.chainFile, 'utf8'));
+  return { port, caFile: ca.certFile, keystoreFile, keyPassword };
+}
+
+const SCRAM_MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+
 class Broker implements KafkaBrokerHandle {
   readonly brokers: string[];
+  readonly saslSsl: SaslSslListener | undefined;
   readonly logFile: string;
   startupMs = 0;
   private child: ChildProcess | undefined;
@@ -176,8 +233,10 @@ class Broker implements KafkaBrokerHandle {
     private readonly controllerPort: number,
     private readonly opts: KafkaBrokerOptions,
     private readonly logger: Logger,
+    private readonly tls?: BrokerTls,
   ) {
     this.brokers = [`127.0.0.1:${port}`];
+    this.saslSsl = tls ? { brokers: [`127.0.0.1:${tls.port}`], caFile: tls.caFile, mechanisms: ['PLAIN', ...SCRAM_MECHANISMS] } : undefined;
     this.logFile = join(dir, 'server.log');
     this.propsFile = join(dir, 'server.properties');
     this.log4jFile = join(dir, 'log4j2.properties');
@@ -192,15 +251,18 @@ class Broker implements KafkaBrokerHandle {
   }
 
   private serverProperties(): string {
+    const tls = this.tls;
+    const secure = tls ? `,SASL_SSL://127.0.0.1:${tls.port}` : '';
     const props: Record<string, string | number | boolean> = {
       'process.roles': 'broker,controller',
       'node.id': 1,
       'controller.quorum.voters': `1@127.0.0.1:${this.controllerPort}`,
-      listeners: `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${this.port}`,
+      listeners: `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}${secure}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${this.port}${secure}`,
       'controller.listener.names': 'CONTROLLER',
       'inter.broker.listener.name': 'PLAINTEXT',
-      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${tls ? ',SASL_SSL:SASL_SSL' : ''}`,
+      ...(tls ? this.saslSslProperties(tls) : {}),
       'log.dirs': this.dataDir,
       'num.partitions': 1,
       'default.replication.factor': 1,
@@ -231,6 +293,27 @@ class Broker implements KafkaBrokerHandle {
       .concat('\n');
   }
 
+  private saslSslProperties(tls: BrokerTls): Record<string, string> {
+    const users = this.opts.saslSsl?.users ?? [];
+    const plainUsers = users.map((u) => `user_${u.username}="${u.password}"`).join(' ');
+    const l = 'listener.name.sasl_ssl';
+    return {
+      [`${l}.ssl.keystore.type`]: 'PEM',
+      [`${l}.ssl.keystore.location`]: tls.keystoreFile,
+      [`${l}.ssl.key.password`]: tls.keyPassword,
+      [`${l}.sasl.enabled.mechanisms`]: ['PLAIN', ...SCRAM_MECHANISMS].join(','),
+      [`${l}.plain.sasl.jaas.config`]: `org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+      [`${l}.scram-sha-256.sasl.jaas.config`]: 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      [`${l}.scram-sha-512.sasl.jaas.config`]: 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    };
+  }
+
+  /** `--add-scram` arguments: SCRAM credentials go into the metadata log when storage is formatted. */
+  private scramArgs(): string[] {
+    const users = this.opts.saslSsl?.users ?? [];
+    return users.flatMap((u) => SCRAM_MECHANISMS.flatMap((m) => ['--add-scram', `${m}=[name=${u.username},password=${u.password}]`]));
+  }
+
   private javaArgs(mainClass: string, args: string[]): string[] {
     const heap = this.opts.heapMb ?? 512;
     return [
@@ -255,7 +338,7 @@ class Broker implements KafkaBrokerHandle {
     // Kafka 3.x and 4.x keep the Scala kafka.tools.StorageTool; a later release may keep
     // only the Java one, which lives in org.apache.kafka.tools.
     for (const main of ['kafka.tools.StorageTool', 'org.apache.kafka.tools.StorageTool']) {
-      const res = await run(javaBin(), this.javaArgs(main, ['format', '-t', clusterId, '-c', this.propsFile]), 120_000);
+      const res = await run(javaBin(), this.javaArgs(main, ['format', '-t', clusterId, '-c', this.propsFile, ...this.scramArgs()]), 120_000);
       if (res.code === 0) return;
       tried.push(`${main} (exit ${res.code}):\n${lastLines(res.output, 30)}`);
       if (!/Could not find or load main class|ClassNotFoundException/.test(res.output)) break;
