@@ -9,6 +9,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     // Two cores: test files that train models or start brokers must not all run at once.
     maxWorkers: 2,
+    // Memory assertions force a collection first (global.gc) so a heap delta measures the code, not leftover garbage.
+    execArgv: ['--expose-gc'],
     fileParallelism: true,
     reporters: ['default'],
   },
