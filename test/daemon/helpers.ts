@@ -202,6 +202,14 @@ export async function readTopicToEnd<T = OutRecord>(kafka: Kafka, topic: string,
   return records;
 }
 
+/** `p`, with the daemons' last log lines added to its error: a failed wait says what the daemon was doing. */
+export function withDaemonLogs<T>(p: Promise<T>, ...daemons: ServeProcess[]): Promise<T> {
+  return p.catch((e: Error) => {
+    const tails = daemons.map((d, i) => `daemon ${i + 1}, last log lines:\n${d.logs.slice(-12).map((l) => JSON.stringify(l)).join('\n')}`);
+    throw new Error(`${e.message}\n${tails.join('\n')}`, { cause: e });
+  });
+}
+
 export function keyOf(r: OutRecord): string {
   return `${r.stream}@${r.endTs}`;
 }

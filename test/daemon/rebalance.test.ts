@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaBroker, type KafkaBrokerHandle } from '../support/kafka/broker.js';
-import { ownBrokerTestTimeout, sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
+import { ownBrokerTestTimeout, sharedKafkaBrokers, testKafka, uniqueName, waitForGroupCoordinator } from '../support/kafka/client.js';
 import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, produce, readTopic, streamData, trainTinyModel, writeConfig, killRunning } from './helpers.js';
 
 let model: { dir: string; tmp: string };
@@ -107,6 +107,7 @@ describe('serve: group membership and a lost cluster', () => {
   it('(h) the broker is gone for good: the daemon gives up and exits non-zero', async () => {
     ownBroker = await startKafkaBroker({ stopGraceMs: 5000 });
     const brokers = ownBroker.brokers;
+    await waitForGroupCoordinator(brokers);
     const kafka = testKafka(brokers);
     const topic = uniqueName('nf-in');
     const out = uniqueName('nf-out');

@@ -2,7 +2,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startKafkaBroker, type KafkaBrokerHandle } from '../support/kafka/broker.js';
-import { ownBrokerTestTimeout, testKafka, uniqueName } from '../support/kafka/client.js';
+import { ownBrokerTestTimeout, testKafka, uniqueName, waitForGroupCoordinator } from '../support/kafka/client.js';
 import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, produce, readTopic, streamData, trainTinyModel, writeConfig } from './helpers.js';
 
 let broker: KafkaBrokerHandle;
@@ -11,6 +11,7 @@ let daemon: ServeProcess | undefined;
 
 beforeAll(async () => {
   [broker, model] = await Promise.all([startKafkaBroker({ stopGraceMs: 10_000 }), trainTinyModel()]);
+  await waitForGroupCoordinator(broker.brokers);
 }, ownBrokerTestTimeout(1, 120_000));
 
 afterAll(async () => {
