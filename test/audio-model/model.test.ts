@@ -71,6 +71,9 @@ describe('audio model (tiny, synthetic)', () => {
     expect(audioSettingsFromFeatures((await readManifest(path.join(dir, 'model-none'))).features)?.loudness.mode).toBe('none');
   });
 
+  // An added tone moves the clip's mean log-mel spectrum: the mean-spectrum distance finds it
+  // as well, so this checks ranking, explanations and loudness handling; the audio quality
+  // evidence (the model against the trivial detectors) is test/audio-model/quality.test.ts.
   it('ranks a spectral change at the same loudness above normal clips (AUC >= 0.9), with explanations', async () => {
     for (const det of [win, none]) {
       const n = await scoreAll(det, normalTest);

@@ -149,6 +149,8 @@ describe('readWav on generated files', () => {
     truncateSync(file, 44 + frames * 4); // ...and present, as zeros (sparse on most file systems)
     const info = await readWavInfo(file);
     expect(info.frames).toBe(frames);
+    if (!global.gc) throw new Error('global.gc missing: run the tests with node --expose-gc (vitest.config.ts execArgv)');
+    global.gc();
     const before = process.memoryUsage().arrayBuffers;
     let n = 0;
     let first: Float32Array | undefined;

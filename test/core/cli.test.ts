@@ -67,11 +67,16 @@ describe('noisefloor CLI', () => {
   });
 
   it('score on normal data exits 0 with --fail-on-anomaly when nothing is flagged, and writes JSONL', () => {
+    // Both outcomes are asserted, not derived from the output: 68 windows of fresh normal data
+    // are expected clean (the model is calibrated to 1 % of windows, and the data and training
+    // are seeded, so this is a fixed case), and the incident test above asserts exit 1.
     const file = writeSeriesCsv(path.join(dir, 'data/quiet.csv'), 300, { seed: 31 });
     const r = cli(['score', '--model', model, file, '--format', 'jsonl', '--fail-on-anomaly']);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { anomaly: number });
+    expect(rows).toHaveLength(68);
     expect(rows[0]).toMatchObject({ stream: 'quiet', start: 0, end: 31, anomaly: expect.any(Number), channel_errors: expect.any(Array) });
-    expect(r.code).toBe(rows.some((x) => x.anomaly === 1) ? 1 : 0);
+    expect(rows.filter((x) => x.anomaly === 1)).toEqual([]);
+    expect(r.code).toBe(0);
   });
 
   it('bad input: exit 2, file and line named, no partial output left behind', () => {

@@ -7,7 +7,8 @@ import { ANOMALY_KINDS, type InjectedAnomaly } from '../../src/ingest/synthetic.
 import { readManifest } from '../../src/model/artifact.js';
 import { scoreSource } from '../../src/pipeline/score.js';
 import { runTrainJob, type TrainJobResult } from '../../src/pipeline/train.js';
-import { calibrate, exceedanceProbability, fitGpd } from '../../src/scoring/calibration.js';
+import { calibrate, exceedanceProbability, fitGpd, rawThreshold } from '../../src/scoring/calibration.js';
+import { calibrationSchema } from '../../src/config/core.js';
 import { Detector } from '../../src/scoring/detector.js';
 import type { WindowScore } from '../../src/scoring/types.js';
 import type { Window } from '../../src/ingest/types.js';
@@ -34,8 +35,18 @@ async function scoreFile(file: string): Promise<{ windows: Window[]; results: Wi
 
 const overlaps = (w: Window, a: InjectedAnomaly) => !(w.end < a.start || w.start > a.end);
 
+let fresh: Promise<{ windows: Window[]; results: WindowScore[] }> | undefined;
+/** 40 000 rows of fresh normal data (seed 23, phase 3), scored once for the calibration tests. */
+function freshNormal(): Promise<{ windows: Window[]; results: WindowScore[] }> {
+  fresh ??= scoreFile(writeSeriesCsv(path.join(dir, 'fresh-normal.csv'), 40000, { seed: 23, phase: 3 }));
+  return fresh;
+}
+
 beforeAll(async () => {
-  const train = writeSeriesCsv(path.join(dir, 'normal.csv'), 5000, { seed: 1 });
+  // 20 000 rows: the calibration holds out the newest 20 % of the (at most 6000) sampled
+  // windows; from 5000 rows that is one stretch of 1000 steps, too little for a 1 % threshold
+  // (measured: 0 of 1993 fresh windows flagged). Training time does not grow (steps are fixed).
+  const train = writeSeriesCsv(path.join(dir, 'normal.csv'), 20000, { seed: 1 });
   job = await runTrainJob({ files: [train], outDir: modelDir, config: smallConfig(), log: silentLogger });
   detector = await Detector.open(modelDir, { provider: 'cpu', intraOpThreads: 0 }, silentLogger);
 }, 120_000);
@@ -50,6 +61,9 @@ describe('train and score on generated multichannel data', () => {
     expect(job.result.valLoss.at(-1)).toBeLessThan(job.result.valLoss[0]);
   });
 
+  // Plumbing and explanation checks: spike, level and frequency are loud (window max|x| or
+  // first-difference energy reach the same AUC); the quality evidence, where the model must
+  // beat the trivial detectors (test/support/trivial-detectors.ts), is test/core/quality.test.ts.
   it.each(ANOMALY_KINDS)('detects an injected %s anomaly (AUC >= 0.95 against held-out normal windows)', async (kind) => {
     const anomaly: InjectedAnomaly = { kind, start: 600, end: kind === 'spike' ? 600 : 680, channel: 1 };
     const file = writeSeriesCsv(path.join(dir, `test-${kind}.csv`), 1200, { seed: 11, phase: 5 }, [anomaly]);
@@ -68,17 +82,15 @@ describe('train and score on generated multichannel data', () => {
     if (kind === 'spike' || kind === 'level' || kind === 'flat') expect(detector.channelNames[results[worst].topChannel]).toBe('ch1');
   });
 
-  it('keeps the false-alarm rate on fresh normal data near the calibrated target', async () => {
-    const file = writeSeriesCsv(path.join(dir, 'fresh-normal.csv'), 4000, { seed: 23, phase: 3 });
-    const { results } = await scoreFile(file);
-    const rate = results.filter((r) => r.anomaly).length / results.length;
-    // Target 1%; overlapping windows are correlated, so allow a few times the target.
-    expect(rate).toBeLessThanOrEqual(0.05);
-    const calibrated = results.map((r) => r.score);
-    expect(Math.min(...calibrated)).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...calibrated)).toBeLessThanOrEqual(1);
+  it('calibrated scores lie in [0, 1] and a window is flagged exactly when its score reaches 1 - target', async () => {
+    const { results } = await freshNormal();
+    for (const r of results) {
+      expect(r.score).toBeGreaterThanOrEqual(0);
+      expect(r.score).toBeLessThanOrEqual(1);
+    }
+    const cal = detector.model.manifest.calibration!;
+    expect(results.filter((r) => r.anomaly).length).toBe(results.filter((r) => r.raw >= cal.thresholdRaw).length);
   });
-
   it('scores are deterministic and independent of batch composition', async () => {
     const file = writeSeriesCsv(path.join(dir, 'det.csv'), 400, { seed: 5 });
     const a = await scoreFile(file);
@@ -100,6 +112,60 @@ describe('train and score on generated multichannel data', () => {
       raws.push(...rs.map((r) => r.raw));
     });
     expect(aucRoc(raws, windows.map((w) => (overlaps(w, anomaly) ? 1 : 0)))).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+/**
+ * Calibration checked from both sides: an infinite threshold has no false alarms, so "at most
+ * the target" alone proves nothing. 40 000 fresh normal rows (another seed and phase than the
+ * training data) give 9993 windows; overlapping windows are correlated (a step is in 8 of them),
+ * so the band is wide: 0.25x to 4x of the target.
+ */
+describe('calibration on fresh normal data, from both sides', () => {
+  const rateAt = async (target: number) => {
+    const cal = detector.model.manifest.calibration!;
+    const thr = rawThreshold(cal, target);
+    const { results } = await freshNormal();
+    const rate = results.filter((r) => r.raw >= thr).length / results.length;
+    console.log(`calibration: target ${target}, false-alarm rate ${rate.toFixed(5)} on ${results.length} fresh normal windows`);
+    return { rate, n: results.length };
+  };
+
+  it('at the trained target (1 %): the false-alarm rate is within 0.25x-4x of it', async () => {
+    const cal = detector.model.manifest.calibration!;
+    expect(cal.targetFalseAlarmRate).toBe(0.01);
+    const { results } = await freshNormal();
+    expect(results.length).toBeGreaterThan(9000);
+    const rate = results.filter((r) => r.anomaly).length / results.length;
+    console.log(`calibration: target 0.01, false-alarm rate ${rate.toFixed(5)} on ${results.length} fresh normal windows`);
+    expect(rate).toBeGreaterThanOrEqual(0.0025);
+    expect(rate).toBeLessThanOrEqual(0.04);
+    // The stored calibration gives the same threshold for the target it was trained with.
+    expect(rawThreshold(cal, 0.01)).toBeCloseTo(cal.thresholdRaw, 12);
+  });
+
+  it('at 5 %: within 0.25x-4x', async () => {
+    const { rate } = await rateAt(0.05);
+    expect(rate).toBeGreaterThanOrEqual(0.0125);
+    expect(rate).toBeLessThanOrEqual(0.2);
+  });
+
+  it('at the default target (0.1 %): at most 4x of it', async () => {
+    const target = calibrationSchema.parse({}).targetFalseAlarmRate;
+    expect(target).toBe(0.001);
+    const { rate } = await rateAt(target);
+    expect(rate).toBeLessThanOrEqual(4 * target);
+  });
+
+  // KNOWN DEFECT (issue 18 note): below ~0.5 % the generalised Pareto tail fitted on ~120
+  // held-out excesses overestimates the tail, so thresholds for small targets are too high:
+  // measured 0 of 9993 fresh windows at 0.1 % (two seeds; ~10 expected) and 0.07x-0.17x at
+  // 0.3 %. This asserts the lower side and is expected to fail until calibration is fixed;
+  // when it starts passing, vitest reports it: turn it into a plain `it`.
+  it.fails('at the default target (0.1 %): at least 0.25x of it [known defect: tail too conservative]', async () => {
+    const target = calibrationSchema.parse({}).targetFalseAlarmRate;
+    const { rate } = await rateAt(target);
+    expect(rate).toBeGreaterThanOrEqual(0.25 * target);
   });
 });
 

@@ -160,17 +160,24 @@ describe('audio slots: commit offsets and resume points', () => {
     const map = rateMap(inRate, SR)!;
     expect(map).toMatchObject({ up: 1, down: 2 });
     const r = new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, { settings: a, inputRate: inRate });
+    // Counted, so the check cannot pass by never running (no commit yet, or nothing queued).
+    let commitsChecked = 0;
+    let windowsChecked = 0;
     run(r, msgs, 0, 9, (_done, queued) => {
       const c = r.commits(4000).get('t/0');
       if (!c) return;
+      commitsChecked++;
       expect(c.metadata).toBe('');
       for (const w of queued) {
         // Input samples the window's first resampled sample depends on start here.
         const firstInput = Math.max(0, w.window.start * a.hop * 2 - map.lookahead);
         const m = msgs.find((x) => x.stream === w.window.stream && x.first + x.samples.length > firstInput)!;
         expect(m.offset).toBeGreaterThanOrEqual(c.offset);
+        windowsChecked++;
       }
     });
+    expect(commitsChecked).toBeGreaterThan(10);
+    expect(windowsChecked).toBeGreaterThan(10);
     const slot = r.lane('t/0').streams.get('mic-1');
     expect(slot).toBeInstanceOf(AudioSlot);
     expect(slot!.resumable).toBe(false);

@@ -10,6 +10,7 @@ import { coreConfigSchema } from '../../src/config/core.js';
 import { generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
 import { runTrainJob } from '../../src/pipeline/train.js';
 import { silentLogger } from '../../src/util/log.js';
+import { retryKafka, waitForPartitionLeaders } from '../support/kafka/client.js';
 
 const { Partitioners } = kafkajs;
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -62,11 +63,16 @@ export function expectedWindows(streams: string[], steps: number): Set<string> {
   return out;
 }
 
+/**
+ * Creates the topics and returns once every partition's leader answers (waitForLeaders alone
+ * returns on metadata that a loaded broker may not act on yet: NOT_LEADER_FOR_PARTITION).
+ */
 export async function createTopics(kafka: Kafka, topics: { topic: string; numPartitions: number }[]): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
+  await retryKafka('admin connect', () => admin.connect());
   try {
     await admin.createTopics({ topics: topics.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
+    await waitForPartitionLeaders(admin, topics);
   } finally {
     await admin.disconnect();
   }
@@ -89,10 +95,10 @@ export async function produce(kafka: Kafka, topic: string, msgs: (Msg | { raw: B
   const want = new Map<number, number>();
   for (const m of msgs) want.set(partitionOf(m), (want.get(partitionOf(m)) ?? 0) + 1);
   const admin = kafka.admin();
-  await admin.connect();
+  await retryKafka('admin connect', () => admin.connect());
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   try {
-    const before = endOffsets(await admin.fetchTopicOffsets(topic));
+    const before = endOffsets(await retryKafka(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic)));
     await producer.connect();
     for (let i = 0; i < msgs.length; i += 500) {
       await producer.send({
@@ -105,7 +111,7 @@ export async function produce(kafka: Kafka, topic: string, msgs: (Msg | { raw: B
         ),
       });
     }
-    const after = endOffsets(await admin.fetchTopicOffsets(topic));
+    const after = endOffsets(await retryKafka(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic)));
     const wrong = [...after].filter(([p, end]) => end - (before.get(p) ?? 0) !== (want.get(p) ?? 0));
     if (wrong.length) {
       const what = wrong.map(([p, end]) => `partition ${p}: ${end - (before.get(p) ?? 0)} appended, ${want.get(p) ?? 0} sent`).join('; ');
@@ -130,7 +136,11 @@ export interface OutRecord {
   instance: string;
 }
 
-/** Reads a topic from the beginning until `until(records)` holds (or the timeout). */
+/**
+ * Reads a topic from the beginning until `until(records)` holds. Rejects after `timeoutMs`
+ * with what it read so far: a reader that resolves on timeout lets the caller assert on a
+ * partial read (and report it as a different failure, or not at all).
+ */
 export async function readTopic<T = OutRecord>(
   kafka: Kafka,
   topic: string,
@@ -140,25 +150,64 @@ export async function readTopic<T = OutRecord>(
 ): Promise<T[]> {
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${Math.random().toString(36).slice(2)}`, sessionTimeout: 6000, heartbeatInterval: 500 });
   const records: T[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await retryKafka(`reader connect to ${topic}`, () => consumer.connect());
   let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (withHeaders) {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-        records.push({ value: message.value?.toString() ?? null, headers } as T);
-      } else records.push((message.value ? JSON.parse(message.value.toString()) : null) as T);
-      if (until(records)) done();
-    },
+  let fail!: (e: Error) => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    done = resolve;
+    fail = reject;
   });
-  const timer = setTimeout(done, timeoutMs);
-  if (until(records)) done();
-  await finished;
-  clearTimeout(timer);
-  await consumer.disconnect();
+  const timer = setTimeout(
+    () => fail(new Error(`readTopic ${topic}: condition not met after ${timeoutMs} ms; read ${records.length} records; last: ${records.slice(-3).map((r) => JSON.stringify(r)).join(' ')}`)),
+    timeoutMs,
+  );
+  try {
+    await retryKafka(`reader subscribe to ${topic}`, () => consumer.subscribe({ topics: [topic], fromBeginning: true }));
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (withHeaders) {
+          const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+          records.push({ value: message.value?.toString() ?? null, headers } as T);
+        } else records.push((message.value ? JSON.parse(message.value.toString()) : null) as T);
+        if (until(records)) done();
+      },
+    });
+    if (until(records)) done();
+    await finished;
+    return records;
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect();
+  }
+}
+
+/**
+ * Every record of a topic that is done being written (its writer has exited): reads until
+ * each partition's end offset, as it was when called, has been consumed. For assertions about
+ * *all* records ("only stream X fired"), where stopping at the first match would sample.
+ */
+export async function readTopicToEnd<T = OutRecord>(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<T[]> {
+  const admin = kafka.admin();
+  await retryKafka('admin connect', () => admin.connect());
+  let ends: Map<number, number>;
+  try {
+    ends = endOffsets(await retryKafka(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic)));
+  } finally {
+    await admin.disconnect();
+  }
+  const total = [...ends.values()].reduce((a, b) => a + b, 0);
+  // Offsets start at 0 on these fresh topics (no retention ran), so the count is the sum of end offsets.
+  const records = await readTopic<T>(kafka, topic, (rs) => rs.length >= total, timeoutMs);
+  if (records.length !== total) throw new Error(`readTopicToEnd ${topic}: read ${records.length} records, end offsets sum to ${total}`);
   return records;
+}
+
+/** `p`, with the daemons' last log lines added to its error: a failed wait says what the daemon was doing. */
+export function withDaemonLogs<T>(p: Promise<T>, ...daemons: ServeProcess[]): Promise<T> {
+  return p.catch((e: Error) => {
+    const tails = daemons.map((d, i) => `daemon ${i + 1}, last log lines:\n${d.logs.slice(-12).map((l) => JSON.stringify(l)).join('\n')}`);
+    throw new Error(`${e.message}\n${tails.join('\n')}`, { cause: e });
+  });
 }
 
 export function keyOf(r: OutRecord): string {

@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaBroker, type KafkaBrokerHandle } from '../support/kafka/broker.js';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
+import { ownBrokerTestTimeout, sharedKafkaBrokers, testKafka, uniqueName, waitForGroupCoordinator } from '../support/kafka/client.js';
 import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, produce, readTopic, streamData, trainTinyModel, writeConfig, killRunning } from './helpers.js';
 
 let model: { dir: string; tmp: string };
@@ -102,11 +102,12 @@ describe('serve: group membership and a lost cluster', () => {
     b.kill('SIGTERM');
     expect(await a.exited).toBe(0);
     expect(await b.exited).toBe(0);
-  });
+  }, 360_000); // the sum of its waits (3 x 60 s daemon waits, 90 s read) under load
 
   it('(h) the broker is gone for good: the daemon gives up and exits non-zero', async () => {
     ownBroker = await startKafkaBroker({ stopGraceMs: 5000 });
     const brokers = ownBroker.brokers;
+    await waitForGroupCoordinator(brokers);
     const kafka = testKafka(brokers);
     const topic = uniqueName('nf-in');
     const out = uniqueName('nf-out');
@@ -136,5 +137,5 @@ describe('serve: group membership and a lost cluster', () => {
     expect(d.log('kafka consumer crashed and will not restart').length).toBe(1);
     expect(d.log('shutting down')[0]).toMatchObject({ reason: 'kafka consumer crashed' });
     expect(d.log('stopped').at(-1)).toMatchObject({ code });
-  });
+  }, ownBrokerTestTimeout(1, 240_000)); // + topics and produce (60 s), every window (60 s), the exit (90 s)
 });

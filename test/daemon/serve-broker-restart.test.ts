@@ -2,7 +2,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startKafkaBroker, type KafkaBrokerHandle } from '../support/kafka/broker.js';
-import { testKafka, uniqueName } from '../support/kafka/client.js';
+import { ownBrokerTestTimeout, testKafka, uniqueName, waitForGroupCoordinator } from '../support/kafka/client.js';
 import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, produce, readTopic, streamData, trainTinyModel, writeConfig } from './helpers.js';
 
 let broker: KafkaBrokerHandle;
@@ -11,7 +11,8 @@ let daemon: ServeProcess | undefined;
 
 beforeAll(async () => {
   [broker, model] = await Promise.all([startKafkaBroker({ stopGraceMs: 10_000 }), trainTinyModel()]);
-});
+  await waitForGroupCoordinator(broker.brokers);
+}, ownBrokerTestTimeout(1, 120_000));
 
 afterAll(async () => {
   if (daemon && daemon.proc.exitCode === null) {
@@ -48,4 +49,4 @@ it('(c) survives a broker restart mid-stream and scores every window', async () 
   expect(d.proc.exitCode).toBeNull(); // still serving
   d.kill('SIGTERM');
   expect(await d.exited).toBe(0);
-}, 240_000);
+}, ownBrokerTestTimeout(1, 280_000)); // the restart, then: first windows (60 s), produce (60 s), the read (110 s), the exit

@@ -102,6 +102,14 @@ describe('evaluate on NAB (smoke subset)', () => {
     expect(Math.max(...baselineScores)).toBeLessThanOrEqual(100);
     // The jump in art_daily_jumpsup is an easy anomaly: the standard profile must score above the null detector.
     expect(report.headline.profiles[0].score).toBeGreaterThan(0);
+    // ... but the range check alone (no model) finds that jump: on these files with the smoke
+    // model the headline equals the no-model ablation (measured 93.03 / 93.03 / 95.36 for both).
+    // Here the model must at least not make it worse; that it adds detection on top of the range
+    // check is asserted with the configured NAB model in test/eval/nab-quality.slow.test.ts
+    // (slow suite: npm run test:slow), since the smoke model does not (measured: equal).
+    const noModel = report.ablations.find((a) => a.name === 'spatial check 0.05 alone (no model)')!;
+    expect(noModel.profiles.map((p) => p.profile)).toEqual(report.headline.profiles.map((p) => p.profile));
+    report.headline.profiles.forEach((p, i) => expect(p.score).toBeGreaterThanOrEqual(noModel.profiles[i].score - 1e-9));
     for (const id of ['artificialWithAnomaly/art_daily_jumpsup.csv', 'artificialNoAnomaly/art_daily_no_noise.csv']) {
       const file = nabResultsPath(report.resultsDir, 'noisefloor', id);
       const lines = readFileSync(file, 'utf8').trim().split('\n');
@@ -227,6 +235,9 @@ describe('evaluate on a labelled-csv corpus of synthetic data', () => {
     expect(report.units.map((u) => u.id)).toEqual(['machine_a.csv', 'machine_b.csv']);
     // Metrics only on the rows after the training part.
     expect(report.units[0].rows).toBe(1400);
+    // Loud anomalies (level, spike): plumbing of the labelled-csv corpus, not quality evidence;
+    // the harness's own kNN baseline clears these bars too (test/core/quality.test.ts is where
+    // the model must beat the trivial detectors).
     report.units.forEach((u, i) => {
       // Random scores have AUC-PR about the positive rate (~8%).
       expect(u.model.aucPr).toBeGreaterThan(Math.max(0.3, 4 * positiveRate[i]));

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { describe, expect, it, afterEach } from 'vitest';
 import kafkajs, { type Admin, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import { startKafkaBroker, KafkaBrokerError, type KafkaBrokerHandle } from '../support/kafka/broker.js';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
+import { ownBrokerTestTimeout, retryKafka, sharedKafkaBrokers, testKafka, uniqueName, waitForPartitionLeaders } from '../support/kafka/client.js';
 
 const { Partitioners } = kafkajs;
 
@@ -113,13 +113,13 @@ function messages(prefix: string, keys: number, perKey: number): Array<{ key: st
 
 /** Committed offset per partition of `topic` for `groupId`, as numbers. */
 async function committed(admin: Admin, groupId: string, topic: string): Promise<Map<number, number>> {
-  const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const res = await retryKafka(`committed offsets of ${groupId}`, () => admin.fetchOffsets({ groupId, topics: [topic] }));
   expect(res).toHaveLength(1);
   return new Map(res[0].partitions.map((p) => [p.partition, Number(p.offset)]));
 }
 
 async function highWatermarks(admin: Admin, topic: string): Promise<Map<number, number>> {
-  const res = await admin.fetchTopicOffsets(topic);
+  const res = await retryKafka(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic));
   return new Map(res.map((p) => [p.partition, Number(p.high)]));
 }
 
@@ -131,6 +131,7 @@ describe('kafkajs against the test broker', () => {
     const admin = await connectAdmin(kafka);
 
     expect(await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true })).toBe(true);
+    await waitForPartitionLeaders(admin, [{ topic, numPartitions: 3 }]);
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     expect(meta.topics[0].partitions.map((p) => p.partitionId).sort()).toEqual([0, 1, 2]);
 
@@ -203,6 +204,7 @@ describe('kafkajs against the test broker', () => {
       const groupId = uniqueName('nf-restart-group');
       const admin = await connectAdmin(kafka);
       await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+      await waitForPartitionLeaders(admin, [{ topic, numPartitions: 3 }]);
       const producer = await connectProducer(kafka);
       const before = messages('before', 6, 2);
       await producer.send({ topic, messages: before });
@@ -244,7 +246,7 @@ describe('kafkajs against the test broker', () => {
       expect(() => process.kill(lastPid, 0)).toThrow();
       expect(existsSync(dir)).toBe(false);
       await expect(broker.restart()).rejects.toThrow(KafkaBrokerError);
-    });
+    }, ownBrokerTestTimeout(3, 120_000));
 
     it('fails loudly, with the broker output, when the broker cannot start', async () => {
       const err = await startKafkaBroker({ config: { 'node.id': 'not-a-number' } }).then(

@@ -54,8 +54,16 @@ export async function serveCommand(argv: string[], log: Logger): Promise<number>
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHup);
   try {
+    const started = daemon.start();
     try {
-      await daemon.start();
+      // A stop signal during start-up (e.g. kafkajs still retrying a broker that does not
+      // answer) ends it: waiting for start() held the signal until the connect retries ran
+      // out, and then exited 1 with an unexpected error.
+      const first = await Promise.race([started.then(() => 'started' as const), daemon.exited.then(() => 'stopped' as const)]);
+      if (first === 'stopped') {
+        started.catch(() => undefined);
+        return await daemon.exited;
+      }
     } catch (e) {
       await daemon.stop('start-up failed').catch(() => undefined);
       throw e;

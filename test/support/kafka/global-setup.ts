@@ -7,6 +7,7 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startKafkaBroker, type KafkaBrokerHandle } from './broker.js';
+import { waitForGroupCoordinator } from './client.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +19,7 @@ let broker: KafkaBrokerHandle | undefined;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   broker = await startKafkaBroker();
+  await waitForGroupCoordinator(broker.brokers);
   project.provide('kafkaBrokers', broker.brokers);
   return async () => {
     await broker?.stop();
