@@ -473,7 +473,7 @@ export class KafkaSource implements Source {
     if (this.committing) return this.committing;
     const run = async () => {
       const gen = this.generation;
-      const commits = this.ctx.registry.commits(Date.now());
+      const commits = this.ctx.registry.commits();
       const lanes: { key: string; topic: string; partition: number; c: LaneCommit }[] = [];
       for (const [key, c] of commits) {
         // Lanes whose restore has not run yet have nothing of their own to commit.

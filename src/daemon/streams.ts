@@ -389,7 +389,7 @@ export class Lane {
   }
 
   /** The commit point and the state changes it depends on, or null before the first message. */
-  commit(now: number): LaneCommit | null {
+  commit(): LaneCommit | null {
     if (this.lastOffset < 0 && this.tombstones.size === 0) return null;
     let min = this.lastOffset + 1;
     for (const off of this.pendingOffsets.keys()) if (off < min) min = off;
@@ -707,10 +707,10 @@ export class StreamRegistry {
   }
 
   /** Per lane: the commit point and the state changes to write before committing it. */
-  commits(now = Date.now()): Map<string, LaneCommit> {
+  commits(): Map<string, LaneCommit> {
     const out = new Map<string, LaneCommit>();
     for (const [key, lane] of this.lanes) {
-      const c = lane.commit(now);
+      const c = lane.commit();
       if (c) out.set(key, c);
     }
     return out;
