@@ -108,6 +108,11 @@ export function decodeState(text: string | null | undefined): StreamState | null
   }
 }
 
+/** The part of a state that says where the stream continues (what must be written when it moves). */
+function positionOf(s: StreamState): string {
+  return `${s.i},${s.o},${s.k},${s.t ?? ''},${s.f ?? ''}`;
+}
+
 interface InFlight {
   /** Local index of the window's first step. */
   local: number;
@@ -333,7 +338,11 @@ export class Lane {
   readonly streams = new Map<string, Slot>();
   /** States restored from the changelog or parked by idle expiry, waiting for their stream's next message. */
   readonly resume = new Map<string, Parked>();
-  /** What the changelog holds per stream (encoded), as far as this lane knows. */
+  /**
+   * The grid position the changelog holds per stream, as far as this lane knows. Only a
+   * moved position is written again (`r` and `a` ride along), so a stream costs one record
+   * per hop, not one per message.
+   */
   private readonly written = new Map<string, string>();
   /** Streams whose state must be deleted (retention). */
   private readonly tombstones = new Set<string>();
@@ -368,7 +377,7 @@ export class Lane {
   /** Restored state: the changelog already holds it. */
   restored(stream: string, state: StreamState, encoded: string | null, now: number): void {
     this.resume.set(stream, { state, since: now });
-    if (encoded !== null) this.written.set(stream, encoded);
+    if (encoded !== null) this.written.set(stream, positionOf(state));
   }
 
   park(stream: string, state: StreamState, now: number): void {
@@ -395,8 +404,7 @@ export class Lane {
     for (const off of this.pendingOffsets.keys()) if (off < min) min = off;
     const changes: StateChange[] = [];
     const note = (stream: string, s: StreamState) => {
-      const v = encodeState(s);
-      if (this.written.get(stream) !== v) changes.push({ stream, value: v });
+      if (this.written.get(stream) !== positionOf(s)) changes.push({ stream, value: encodeState(s) });
     };
     for (const s of this.streams.values()) {
       if (s instanceof StreamSlot) {
@@ -420,7 +428,10 @@ export class Lane {
       if (c.value === null) {
         this.written.delete(c.stream);
         this.tombstones.delete(c.stream);
-      } else this.written.set(c.stream, c.value);
+      } else {
+        const s = decodeState(c.value);
+        if (s) this.written.set(c.stream, positionOf(s));
+      }
     }
   }
 }
