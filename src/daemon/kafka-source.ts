@@ -259,7 +259,13 @@ export class KafkaSource implements Source {
     this.committedAtJoin = this.fetchCommitted();
     const gen = this.generation;
     this.restores = new Map();
-    for (const a of this.assigned) for (const p of a.partitions) this.restores.set(laneKey(a.topic, p), this.restoreLane(a.topic, p, gen));
+    for (const a of this.assigned)
+      for (const p of a.partitions) {
+        const restore = this.restoreLane(a.topic, p, gen);
+        // Awaited by the partition's first batch (which surfaces a failure); a partition with no messages never asks.
+        restore.catch(() => undefined);
+        this.restores.set(laneKey(a.topic, p), restore);
+      }
     this.joined = true;
     if (this.paused) {
       // A rejoin forgets pauses; re-apply while the queue is still full.
