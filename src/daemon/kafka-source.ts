@@ -144,6 +144,22 @@ export class KafkaSource implements Source {
    * a ConfigError naming the setting and the broker's value.
    */
   private async prepare(): Promise<void> {
+    // A broker that just started, or a topic just created, answers "not the leader" for a
+    // moment; kafkajs's admin does not retry every such call itself.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.prepareOnce();
+      } catch (e) {
+        if (!(e as { retriable?: boolean }).retriable || attempt >= this.cfg.retries) throw e;
+        this.ctx.log.warn('start-up check failed with a retriable error; retrying', { attempt, err: e });
+        await this.changelog?.close();
+        this.changelog = null;
+        await sleep(Math.min(5000, this.cfg.initialRetryTimeMs * 2 ** attempt));
+      }
+    }
+  }
+
+  private async prepareOnce(): Promise<void> {
     const { cfg, ctx } = this;
     if (cfg.resumeMetadataBytes !== undefined)
       ctx.log.warn('source.kafka.resumeMetadataBytes is ignored: stream state lives in the changelog topic', { changelog: this.changelogTopic });
