@@ -74,3 +74,51 @@ it('a stream that expires idle continues on its grid when it comes back; an old 
   expect(dead[0].headers['noisefloor-error-kind']).toBe('late');
   expect(JSON.parse(dead[0].value!)).toMatchObject({ stream: 'idle-0', ts: T0 + 10_000 });
 });
+
+it('migration: a group whose commit metadata holds old-format resume points continues there, once, on the grid', async () => {
+  const brokers = sharedKafkaBrokers();
+  const kafka = testKafka(brokers);
+  const topic = uniqueName('nf-in');
+  const out = uniqueName('nf-out');
+  const groupId = uniqueName('nf-group');
+  await createTopics(kafka, [
+    { topic, numPartitions: 1 },
+    { topic: out, numPartitions: 1 },
+  ]);
+  const streams = ['m0', 'm1'];
+  await produce(kafka, topic, streamData(streams, 80), streams, 1);
+  // What an older daemon committed after scoring windows [0,31] and [8,39] of both streams:
+  // offset of step 16 of m0 (steps interleaved: offset = 2 * step + stream), resume points
+  // (offset, frame, index) of each stream's next window start, step 16.
+  const old = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 });
+  await old.connect();
+  await old.subscribe({ topics: [topic], fromBeginning: true });
+  let joined!: () => void;
+  const join = new Promise<void>((r) => (joined = r));
+  old.on(old.events.GROUP_JOIN, () => joined());
+  await old.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
+  await join;
+  await old.commitOffsets([{ topic, partition: 0, offset: '32', metadata: JSON.stringify({ v: 1, s: { m0: [32, 0, 16], m1: [33, 0, 16] } }) }]);
+  await old.disconnect();
+
+  const d = new ServeProcess(await writeConfig(model.tmp, groupId, kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId })));
+  running.push(d);
+  // Steps 16-79 of each stream: windows at 16, 24, 32, 40, 48.
+  await d.waitFor(() => d.stdout.length >= 10, 'the windows after the resume points');
+  expect(d.log('stream state migrated from old commit metadata')[0]).toMatchObject({ streams: 2 });
+  d.kill('SIGTERM');
+  expect(await d.exited).toBe(0);
+  const got = d.stdout.map((l) => JSON.parse(l) as Scored);
+  for (const s of streams) expect(got.filter((r) => r.stream === s).map((r) => r.windowStart)).toEqual([16, 24, 32, 40, 48]);
+  for (const r of got) expect(r.startTs).toBe(T0 + r.windowStart * 1000);
+
+  // Migrated once: a restart reads the changelog, not the metadata.
+  const again = new ServeProcess(await writeConfig(model.tmp, `${groupId}-2`, kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId })));
+  running.push(again);
+  await again.waitFor(() => again.log('stream state restored').length > 0, 'restored');
+  expect(again.log('stream state restored')[0]).toMatchObject({ streams: 2 });
+  expect(again.log('stream state migrated from old commit metadata')).toEqual([]);
+  again.kill('SIGTERM');
+  expect(await again.exited).toBe(0);
+  expect(again.stdout).toEqual([]);
+});
