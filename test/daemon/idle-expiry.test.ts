@@ -3,7 +3,8 @@
  * real CLI: a stream goes quiet until it expires, then comes back. It must continue at the
  * next grid start after its last step (no window start reused, every window's timestamps
  * those of its steps); a record from before the expiry is dropped as late and copied to
- * the dead-letter topic (deadLetterLate), with reason "late" in its headers.
+ * the dead-letter topic (deadLetterLate), with reason "late" in its headers. And the
+ * migration from the old commit-metadata resume points into the changelog (read once).
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
