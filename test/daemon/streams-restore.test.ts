@@ -181,6 +181,32 @@ describe('idle expiry keeps the window grid', () => {
   });
 });
 
+describe('state retention', () => {
+  it('a parked state older than stateRetentionMs becomes a tombstone; the stream then starts again at index 0', () => {
+    const r = new StreamRegistry({ length: 4, hop: 2, channels: 1 }, { maxStreams: 10, idleTimeoutMs: 100, stateRetentionMs: 1000 });
+    const feed = (o: number, t: number, now: number) => {
+      const res = r.ingest('p', 's', o, [Float64Array.of(t)], t * 1000, 0, now);
+      if (res.kind !== 'ok') throw new Error('dropped');
+      for (const w of res.windows) r.complete(w);
+      return res.windows.map((w) => w.window.start);
+    };
+    for (let t = 0; t < 6; t++) feed(t, t, 0);
+    expect(r.sweep(500).expired).toHaveLength(1);
+    const parked = r.commits().get('p')!;
+    expect(decodeState(parked.changes[0].value)).toMatchObject({ i: 6 });
+    r.lane('p').markWritten(parked.changes);
+    expect(r.sweep(1200).forgotten).toBe(0); // parked at 500 (last seen 0): not yet 1000 ms since it was parked
+    expect(r.sweep(1600).forgotten).toBe(1);
+    const gone = r.commits().get('p')!;
+    expect(gone.changes).toEqual([{ stream: 's', value: null }]);
+    r.lane('p').markWritten(gone.changes);
+    expect(r.commits().get('p')!.changes).toEqual([]);
+    const starts: number[] = [];
+    for (let t = 100; t < 104; t++) starts.push(...feed(t, t, 2000));
+    expect(starts).toEqual([0]);
+  });
+});
+
 describe('duplicated input (the serve-kafka (e) flake)', () => {
   it('a partition whose first record batch was appended three times: the repeated steps are dropped, windows stay on the grid', () => {
     // Partition 1 of test (e): m1 and m4 interleaved, steps 0-82 in the first 500-message
