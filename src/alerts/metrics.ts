@@ -44,6 +44,11 @@ export const METRIC_NAMES = [
   'noisefloor_alert_sink_queue_depth',
   'noisefloor_streams_tracked',
   'noisefloor_streams_folded_total',
+  'noisefloor_commit_failures_total',
+  'noisefloor_state_restore_seconds',
+  'noisefloor_state_restore_streams',
+  'noisefloor_state_restore_bytes',
+  'noisefloor_state_records_written_total',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
@@ -131,6 +136,11 @@ export class NoisefloorMetrics {
   private readonly sinkQueue: Gauge<'sink'>;
   private readonly streamsTracked: Gauge;
   private readonly streamsFolded: Counter;
+  private readonly commitFailures: Counter<'stage'>;
+  private readonly restoreSeconds: Gauge<'topic' | 'partition'>;
+  private readonly restoreStreams: Gauge<'topic' | 'partition'>;
+  private readonly restoreBytes: Gauge<'topic' | 'partition'>;
+  private readonly stateWritten: Counter;
 
   constructor(opts: MetricsOptions = {}) {
     this.maxStreams = opts.maxStreams ?? 100;
@@ -214,7 +224,39 @@ export class NoisefloorMetrics {
       help: 'Distinct streams folded into stream="_other" by the cardinality guard.',
       registers,
     });
+    this.commitFailures = new Counter({
+      name: 'noisefloor_commit_failures_total',
+      help: 'Failed commits, by stage: changelog (stream state write) or offsets (offset commit).',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.restoreSeconds = new Gauge({
+      name: 'noisefloor_state_restore_seconds',
+      help: 'Time the last stream state restore of a partition took (changelog read on assignment).',
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
+    this.restoreStreams = new Gauge({ name: 'noisefloor_state_restore_streams', help: 'Streams restored by the last state restore of a partition.', labelNames: ['topic', 'partition'], registers });
+    this.restoreBytes = new Gauge({ name: 'noisefloor_state_restore_bytes', help: 'Changelog bytes read by the last state restore of a partition.', labelNames: ['topic', 'partition'], registers });
+    this.stateWritten = new Counter({ name: 'noisefloor_state_records_written_total', help: 'Stream state records written to the changelog (tombstones included).', registers });
     for (const result of ['success', 'failure']) this.modelReloads.inc({ result }, 0);
+    for (const stage of ['changelog', 'offsets']) this.commitFailures.inc({ stage }, 0);
+  }
+
+  /** A commit failed (stage: changelog or offsets). */
+  commitFailed(stage: 'changelog' | 'offsets'): void {
+    this.commitFailures.inc({ stage });
+  }
+
+  stateRestored(topic: string, partition: number, seconds: number, streams: number, bytes: number): void {
+    const l = { topic, partition: String(partition) };
+    this.restoreSeconds.set(l, seconds);
+    this.restoreStreams.set(l, streams);
+    this.restoreBytes.set(l, bytes);
+  }
+
+  stateRecordsWritten(n: number): void {
+    this.stateWritten.inc(n);
   }
 
   get contentType(): string {
@@ -304,7 +346,11 @@ export class NoisefloorMetrics {
 
   /** Remove a partition's lag series (partition revoked). */
   removeConsumerLag(topic: string, partition: number): void {
-    this.lag.remove({ topic, partition: String(partition) });
+    const l = { topic, partition: String(partition) };
+    this.lag.remove(l);
+    this.restoreSeconds.remove(l);
+    this.restoreStreams.remove(l);
+    this.restoreBytes.remove(l);
   }
 
   setQueueDepth(queue: string, depth: number): void {

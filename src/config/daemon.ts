@@ -92,14 +92,34 @@ export const kafkaSourceSchema = z
     decoder: decoderConfigSchema,
     /** Undecodable messages are copied here (with the reason in headers), when set. */
     deadLetterTopic: z.string().min(1).optional(),
-    /** How often committable offsets are committed. */
+    /** How often committable offsets (and the stream states they need) are committed. */
     commitIntervalMs: z.number().int().min(50).default(1000),
     /**
-     * Store per-stream resume points in the commit metadata (at most this many bytes; 0
-     * turns it off), so a restarted daemon continues each stream on its window grid
-     * instead of warming up again. Kafka's default offset.metadata.max.bytes is 4096.
+     * Also commit after every N scored batches (0: on the timer only). Bounds what a crash
+     * re-scores to about N batches instead of one commit interval (README: duplicates).
      */
-    resumeMetadataBytes: z.number().int().min(0).max(1_000_000).default(4000),
+    commitEveryBatches: z.number().int().min(0).default(0),
+    /**
+     * Per-stream state (window-grid position) lives in this compacted topic, written
+     * before the offsets it covers are committed and read back on partition assignment.
+     */
+    changelog: z
+      .object({
+        /** Default: "<groupId>-noisefloor-state". */
+        topic: z.string().min(1).optional(),
+        /** Partitions when the daemon creates it; default the largest input topic's. */
+        partitions: z.number().int().min(1).optional(),
+        /** -1: the broker's default.replication.factor. */
+        replicationFactor: z.number().int().min(-1).default(-1),
+        /** Create it (cleanup.policy=compact) when missing; false: it must exist. */
+        create: z.boolean().default(true),
+      })
+      .strict()
+      .default({ replicationFactor: -1, create: true }),
+    /** Deprecated and ignored: stream state moved from the commit metadata to the changelog. */
+    resumeMetadataBytes: z.number().int().min(0).optional(),
+    /** Also copy records dropped as late (streams.allowedLatenessMs) to deadLetterTopic. */
+    deadLetterLate: z.boolean().default(false),
     /**
      * A crashed consumer is restarted (a broker restart makes the first join fail with
      * "coordinator loading", which heals), unless it has not joined or fetched for this
@@ -186,8 +206,18 @@ export const streamsSchema = z
   .object({
     /** Streams held at once; messages of further streams are counted and dropped. */
     maxStreams: z.number().int().min(1).default(10000),
-    /** A stream silent this long is forgotten (it warms up again); 0: never. */
+    /** A stream silent this long frees its window memory (its grid position is kept); 0: never. */
     idleTimeoutMs: positiveMs.default(600000),
+    /**
+     * Event time a record may arrive behind its stream's newest one and still be put in
+     * order (reorder buffer); later ones are dropped as late, repeated timestamps as
+     * duplicates. 0: records must arrive in timestamp order.
+     */
+    allowedLatenessMs: positiveMs.default(0),
+    /** Steps held per stream by the reorder buffer at most (beyond, the oldest is released early). */
+    reorderBufferSteps: z.number().int().min(1).default(1024),
+    /** States of streams silent this long are deleted (tombstoned); they start again at index 0. 0: kept. */
+    stateRetentionMs: positiveMs.default(0),
   })
   .strict();
 

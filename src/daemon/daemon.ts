@@ -116,11 +116,14 @@ export class Daemon {
     this.loop = this.scoreLoop();
     this.timers.push(
       setInterval(() => {
-        const gone = this.registry.sweep(Date.now());
-        if (gone.length) {
-          log.info('idle streams expired', { streams: gone.length });
-          this.alerts?.reset(gone.map((g) => g.stream));
+        const swept = this.registry.sweep(Date.now());
+        // Released reorder buffers of quiet streams: the queue never refuses (bounded by the buffers).
+        if (!this.batcher.isClosed) for (const w of swept.windows) this.batcher.push(w);
+        if (swept.expired.length) {
+          log.info('idle streams expired (window memory freed; grid position kept)', { streams: swept.expired.length, flushedWindows: swept.windows.length });
+          this.alerts?.reset(swept.expired.map((g) => g.stream));
         }
+        if (swept.forgotten) log.info('stream states past stateRetentionMs deleted', { streams: swept.forgotten });
         this.alerts?.sweep();
         this.metrics.setQueueDepth('windows', this.batcher.size);
       }, Math.max(1000, Math.min(60_000, cfg.streams.idleTimeoutMs / 4 || 60_000))),
@@ -168,7 +171,7 @@ export class Daemon {
     // A failed reload leaves the old model serving, so it does not make the daemon
     // unready (a bad model pushed to every replica would empty the Service); it shows in
     // noisefloor_model_reloads_total{result="failure"} and its alerting rule instead.
-    const reasons: string[] = [];
+    const reasons: string[] = [...(this.source?.problems?.() ?? [])];
     return {
       modelLoaded: this.model !== undefined,
       consumerJoined: this.source?.ready() ?? false,
@@ -261,6 +264,7 @@ export class Daemon {
       for (const sink of this.sinks) await this.writeWithRetry(sink, events);
       for (const b of batch) this.registry.complete(b);
       this.metrics.setQueueDepth('windows', this.batcher.size);
+      this.source?.batchScored?.();
     }
   }
 

@@ -4,8 +4,12 @@
  *
  * Delivery is at-least-once (see streams.ts for the commit rule): `eachBatch` with
  * `eachBatchAutoResolve: false` and `autoCommit: false`. `resolveOffset` only moves the
- * fetch position; offsets are committed by `commitNow()` (every commitIntervalMs and at
- * shutdown) with the lane's commit point and its resume metadata. Undecodable messages are
+ * fetch position; `commitNow()` (every commitIntervalMs, every commitEveryBatches scored
+ * batches, and at shutdown) first writes the changed stream states to the changelog
+ * (changelog.ts) and waits for their acknowledgement, then commits each lane's commit
+ * point. A failing commit is counted (noisefloor_commit_failures_total), makes /readyz
+ * report it once it persists, and ends the daemon (exit 1) once it has failed for
+ * giveUpAfterMs, like a consumer that cannot fetch. Undecodable messages are
  * counted by reason, logged (rate limited) with topic/partition/offset, copied to the
  * dead-letter topic when one is configured (the offset is held back until that send
  * succeeded), and their offset advances like any other: a bad message never stalls a
@@ -13,10 +17,16 @@
  * resumes once the queue has drained to half (heartbeating while it waits).
  *
  * Rebalance: kafkajs re-reads every assigned partition from its committed offset after a
- * rebalance, so all partition state is dropped (a new generation) and rebuilt from the
- * commit metadata; windows of the old generation still in flight are scored and emitted
- * but no longer count for commits. Streams of partitions that moved away are forgotten
- * (they warm up again, or resume from the commit metadata, wherever they land).
+ * rebalance, so all partition state is dropped (a new generation) and restored from the
+ * changelog (each assigned partition's changelog partition read to its end, in parallel,
+ * before its first batch is processed); windows of the old generation still in flight are
+ * scored and emitted but no longer count for commits. Partitions that have no changelog
+ * state yet but old-format resume points in their commit metadata are migrated from those
+ * once (the metadata is not written any more).
+ *
+ * At start-up the settings are checked against the broker's limits (describeConfigs): the
+ * session timeout against group.min/max.session.timeout.ms, the changelog's cleanup policy
+ * and max.message.bytes; a mismatch fails start-up with a ConfigError naming the setting.
  */
 import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { KafkaSourceConfig } from '../config/daemon.js';
@@ -24,10 +34,11 @@ import { DecodeError, createDecoder, type Decoder, type RawMessage } from '../in
 import { ConfigError } from '../util/errors.js';
 import { pcmAudioDecoder, type PcmAudioMessage } from './audio.js';
 import type { Source, SourceContext } from './sources.js';
-import { decodeResume, type IngestResult } from './streams.js';
+import { StateChangelog, type RestoredState } from './changelog.js';
+import { decodeResume, stateFromResume, type IngestResult, type LaneCommit, type StreamState } from './streams.js';
 import { kafkaClientConfig } from './kafka-client.js';
 
-const { Kafka: KafkaClient } = kafkajs;
+const { Kafka: KafkaClient, ConfigResourceTypes } = kafkajs;
 
 export interface KafkaSourceOptions {
   /** Connected producer for the dead-letter topic (required when deadLetterTopic is set). */
@@ -69,8 +80,15 @@ export class KafkaSource implements Source {
   private assigned: { topic: string; partitions: number[] }[] = [];
   private generation = 0;
   private committedAtJoin: Promise<Map<string, string | null>> = Promise.resolve(new Map());
+  /** Per assigned partition: its changelog restore (started on assignment). */
+  private restores = new Map<string, Promise<Map<string, { state: StreamState; encoded: string | null }>>>();
   private restored = new Set<string>();
-  private lastCommitted = new Map<string, string>();
+  private lastCommitted = new Map<string, number>();
+  private changelog: StateChangelog | null = null;
+  /** Since when commits fail without a success in between (0: they do not). */
+  private commitFailingSince = 0;
+  private lastCommitError = '';
+  private batchesSinceCommit = 0;
   private joined = false;
   /** Last time the consumer joined its group or received a batch (see giveUpAfterMs). */
   private lastHealthyAt = Date.now();
@@ -103,12 +121,89 @@ export class KafkaSource implements Source {
     return this.joined && !this.stopping;
   }
 
+  /** Reasons not to be ready beyond joining: commits failing for a while. */
+  problems(): string[] {
+    if (!this.commitFailingSince) return [];
+    const ms = Date.now() - this.commitFailingSince;
+    if (ms < this.persistentFailureMs()) return [];
+    return [`commits failing for ${Math.round(ms / 1000)} s: ${this.lastCommitError}`];
+  }
+
+  /** A commit failure "persists" after a few intervals (a rebalance or a leader move heals sooner). */
+  private persistentFailureMs(): number {
+    return Math.min(this.cfg.giveUpAfterMs || Number.POSITIVE_INFINITY, Math.max(5000, 5 * this.cfg.commitIntervalMs));
+  }
+
+  /** The changelog topic name (default: "<groupId>-noisefloor-state"). */
+  get changelogTopic(): string {
+    return this.cfg.changelog.topic ?? `${this.cfg.groupId}-noisefloor-state`;
+  }
+
+  /**
+   * Checks settings against the broker's limits and readies the changelog. Any mismatch is
+   * a ConfigError naming the setting and the broker's value.
+   */
+  private async prepare(): Promise<void> {
+    // A broker that just started, or a topic just created, answers "not the leader" for a
+    // moment; kafkajs's admin does not retry every such call itself.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.prepareOnce();
+      } catch (e) {
+        if (!(e as { retriable?: boolean }).retriable || attempt >= this.cfg.retries) throw e;
+        this.ctx.log.warn('start-up check failed with a retriable error; retrying', { attempt, err: e });
+        await this.changelog?.close();
+        this.changelog = null;
+        await sleep(Math.min(5000, this.cfg.initialRetryTimeMs * 2 ** attempt));
+      }
+    }
+  }
+
+  private async prepareOnce(): Promise<void> {
+    const { cfg, ctx } = this;
+    if (cfg.resumeMetadataBytes !== undefined)
+      ctx.log.warn('source.kafka.resumeMetadataBytes is ignored: stream state lives in the changelog topic', { changelog: this.changelogTopic });
+    const admin = await this.adminClient();
+    const cluster = await admin.describeCluster();
+    const brokerId = String(cluster.controller ?? cluster.brokers[0]?.nodeId ?? 0);
+    const res = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.BROKER, name: brokerId, configNames: ['group.min.session.timeout.ms', 'group.max.session.timeout.ms'] }],
+    });
+    const value = (name: string) => Number(res.resources[0]?.configEntries.find((e) => e.configName === name)?.configValue);
+    const issues: string[] = [];
+    const min = value('group.min.session.timeout.ms');
+    const max = value('group.max.session.timeout.ms');
+    if (Number.isFinite(min) && cfg.sessionTimeoutMs < min) issues.push(`source.kafka.sessionTimeoutMs: ${cfg.sessionTimeoutMs} is below the broker's group.min.session.timeout.ms (${min})`);
+    if (Number.isFinite(max) && cfg.sessionTimeoutMs > max) issues.push(`source.kafka.sessionTimeoutMs: ${cfg.sessionTimeoutMs} is above the broker's group.max.session.timeout.ms (${max})`);
+    if (cfg.heartbeatIntervalMs >= cfg.sessionTimeoutMs) issues.push(`source.kafka.heartbeatIntervalMs: ${cfg.heartbeatIntervalMs} must be below sessionTimeoutMs (${cfg.sessionTimeoutMs})`);
+    if (issues.length) throw new ConfigError(`source.kafka does not fit the broker's limits (broker ${brokerId})`, issues);
+    this.changelog = new StateChangelog(
+      this.kafka,
+      admin,
+      { topic: this.changelogTopic, partitions: cfg.changelog.partitions, replicationFactor: cfg.changelog.replicationFactor, create: cfg.changelog.create },
+      cfg.groupId,
+      ctx.log.child({ component: 'changelog' }),
+      ctx.metrics,
+    );
+    await this.changelog.init(cfg.topics);
+  }
+
+  private async adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    return this.admin;
+  }
+
   rejected(): Record<string, number> {
     return { ...this.rejectCounts };
   }
 
   async start(): Promise<void> {
     const { cfg, ctx } = this;
+    await this.prepare();
     this.lastHealthyAt = Date.now();
     this.consumer = this.kafka.consumer({
       groupId: cfg.groupId,
@@ -178,6 +273,15 @@ export class KafkaSource implements Source {
     }
     if (revoked.length) this.opts.onStreamsRevoked?.(revoked);
     this.committedAtJoin = this.fetchCommitted();
+    const gen = this.generation;
+    this.restores = new Map();
+    for (const a of this.assigned)
+      for (const p of a.partitions) {
+        const restore = this.restoreLane(a.topic, p, gen);
+        // Awaited by the partition's first batch (which surfaces a failure); a partition with no messages never asks.
+        restore.catch(() => undefined);
+        this.restores.set(laneKey(a.topic, p), restore);
+      }
     this.joined = true;
     if (this.paused) {
       // A rejoin forgets pauses; re-apply while the queue is still full.
@@ -186,19 +290,47 @@ export class KafkaSource implements Source {
     this.ctx.log.info('partitions assigned', { memberId, generation: this.generation, assignment: this.assigned });
   }
 
-  /** Committed offset metadata of the assigned partitions (resume points). */
+  /** Committed offset metadata of the assigned partitions (old-format resume points, for migration). */
   private async fetchCommitted(): Promise<Map<string, string | null>> {
     const out = new Map<string, string | null>();
-    if (this.cfg.resumeMetadataBytes <= 0 || this.assigned.length === 0) return out;
+    if (this.assigned.length === 0) return out;
     try {
-      if (!this.admin) {
-        this.admin = this.kafka.admin();
-        await this.admin.connect();
-      }
-      const res = await this.admin.fetchOffsets({ groupId: this.cfg.groupId, topics: this.assigned.map((a) => a.topic) });
+      const admin = await this.adminClient();
+      const res = await admin.fetchOffsets({ groupId: this.cfg.groupId, topics: this.assigned.map((a) => a.topic) });
       for (const t of res) for (const p of t.partitions) out.set(laneKey(t.topic, p.partition), p.metadata);
     } catch (e) {
-      this.ctx.log.warn('could not read committed resume points; streams warm up again', { err: e });
+      this.ctx.log.warn('could not read the commit metadata (old-format resume points are not migrated)', { err: e });
+    }
+    return out;
+  }
+
+  /**
+   * A partition's stream states: its changelog partition read to the end (retried while
+   * this generation lasts; the error surfaces if it keeps failing), or, when the changelog
+   * has none, old-format resume points from the commit metadata.
+   */
+  private async restoreLane(topic: string, partition: number, gen: number): Promise<Map<string, { state: StreamState; encoded: string | null }>> {
+    const log = this.ctx.log;
+    let res: Map<string, RestoredState> | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.changelog!.restore(topic, partition);
+        res = r.states;
+        log.info('stream state restored', { topic, partition, changelog: `${this.changelogTopic}/${this.changelog!.partitionFor(partition)}`, streams: r.states.size, records: r.records, bytes: r.bytes, seconds: Number(r.seconds.toFixed(3)) });
+        break;
+      } catch (e) {
+        if (gen !== this.generation || this.stopping) return new Map();
+        if (attempt >= this.cfg.retries) throw e;
+        log.warn('stream state restore failed; retrying', { topic, partition, attempt, err: e });
+        await sleep(Math.min(5000, this.cfg.initialRetryTimeMs * 2 ** attempt));
+      }
+    }
+    const out = new Map<string, { state: StreamState; encoded: string | null }>(res);
+    if (out.size === 0) {
+      const points = decodeResume((await this.committedAtJoin).get(laneKey(topic, partition)));
+      const now = Date.now();
+      for (const [name, p] of points) out.set(name, { state: stateFromResume(p, now), encoded: null });
+      if (points.size) log.info('stream state migrated from old commit metadata', { topic, partition, streams: points.size });
     }
     return out;
   }
@@ -208,16 +340,14 @@ export class KafkaSource implements Source {
     this.lastHealthyAt = Date.now();
     const { topic, partition } = batch;
     const key = laneKey(topic, partition);
-    const { registry, batcher, metrics, log } = this.ctx;
+    const { registry, batcher, metrics } = this.ctx;
     this.activeBatches++;
     try {
       if (!this.restored.has(key)) {
-        const committed = await this.committedAtJoin;
+        const states = await (this.restores.get(key) ?? this.restoreLane(topic, partition, gen));
         if (gen !== this.generation) return;
         this.restored.add(key);
-        const points = decodeResume(committed.get(key));
-        registry.restore(key, points, Date.now());
-        if (points.size) log.info('resuming streams from commit metadata', { topic, partition, streams: points.size });
+        registry.restore(key, states, Date.now());
       }
       const lane = registry.lane(key);
       const deadLetters: DeadLetter[] = [];
@@ -266,6 +396,8 @@ export class KafkaSource implements Source {
           else {
             metrics?.messagesDecoded('kafka');
             for (const w of res.windows) batcher.push(w);
+            if (res.late) this.reject(key, topic, partition, message, 'late', `stream "${stream}": timestamp behind the stream's released steps by more than allowedLatenessMs`, this.cfg.deadLetterLate ? deadLetters : null);
+            else if (res.duplicate) this.reject(key, topic, partition, message, 'duplicate', `stream "${stream}": timestamp already seen`, null);
           }
         } catch (e) {
           lane.advance(offset);
@@ -284,7 +416,7 @@ export class KafkaSource implements Source {
       if (deadLetters.length) this.sendDeadLetters(deadLetters);
       if (deferredAt !== null) {
         metrics?.inputLimitExceeded('kafka', 'streams_per_batch');
-        log.debug('batch stopped at maxStreamsPerBatch; the rest is fetched again', { topic, partition, offset: deferredAt, streams: batchStreams.size });
+        this.ctx.log.debug('batch stopped at maxStreamsPerBatch; the rest is fetched again', { topic, partition, offset: deferredAt, streams: batchStreams.size });
       }
       const hw = Number(batch.highWatermark);
       if (Number.isFinite(hw) && lane.lastOffset >= 0) metrics?.setConsumerLag(topic, partition, Math.max(0, hw - lane.lastOffset - 1));
@@ -369,26 +501,60 @@ export class KafkaSource implements Source {
     void p.finally(() => this.deadLetterSends.delete(p));
   }
 
-  /** Commits every lane's commit point (with resume metadata) that changed since the last commit. */
+  /** A batch of windows was scored and handed on: commit every commitEveryBatches batches. */
+  batchScored(): void {
+    if (this.cfg.commitEveryBatches <= 0) return;
+    if (++this.batchesSinceCommit >= this.cfg.commitEveryBatches) {
+      this.batchesSinceCommit = 0;
+      void this.commitNow();
+    }
+  }
+
+  /**
+   * Writes the changed stream states (acknowledged) and then commits every lane's commit
+   * point that moved since the last commit. Nothing is committed when the state write fails.
+   */
   commitNow(): Promise<void> {
     if (this.committing) return this.committing;
     const run = async () => {
       const gen = this.generation;
-      const commits = this.ctx.registry.commits(this.cfg.resumeMetadataBytes);
-      const list: { topic: string; partition: number; offset: string; metadata: string | null }[] = [];
+      const commits = this.ctx.registry.commits();
+      const lanes: { key: string; topic: string; partition: number; c: LaneCommit }[] = [];
       for (const [key, c] of commits) {
-        const sig = `${c.offset}|${c.metadata}`;
-        if (this.lastCommitted.get(key) === sig) continue;
+        // Lanes whose restore has not run yet have nothing of their own to commit.
+        if (!this.restored.has(key)) continue;
         const i = key.lastIndexOf('/');
-        list.push({ topic: key.slice(0, i), partition: Number(key.slice(i + 1)), offset: String(c.offset), metadata: c.metadata || null });
+        lanes.push({ key, topic: key.slice(0, i), partition: Number(key.slice(i + 1)), c });
       }
-      if (list.length === 0) return;
+      const changed = lanes.filter((l) => l.c.changes.length > 0);
+      const moved = lanes.filter((l) => this.lastCommitted.get(l.key) !== l.c.offset);
+      if (changed.length === 0 && moved.length === 0) return;
+      let stage: 'changelog' | 'offsets' = 'changelog';
       try {
-        await this.consumer.commitOffsets(list);
-        if (gen === this.generation) for (const c of list) this.lastCommitted.set(laneKey(c.topic, c.partition), `${c.offset}|${c.metadata ?? ''}`);
-        this.ctx.log.debug('offsets committed', { offsets: list.map((c) => `${c.topic}/${c.partition}@${c.offset}`) });
+        if (changed.length) {
+          if (gen !== this.generation) return;
+          await this.changelog!.write(changed.map((l) => ({ topic: l.topic, partition: l.partition, changes: l.c.changes })));
+          for (const l of changed) this.ctx.registry.lane(l.key).markWritten(l.c.changes);
+        }
+        stage = 'offsets';
+        if (moved.length) {
+          await this.consumer.commitOffsets(moved.map((l) => ({ topic: l.topic, partition: l.partition, offset: String(l.c.offset), metadata: null })));
+          if (gen === this.generation) for (const l of moved) this.lastCommitted.set(l.key, l.c.offset);
+          this.ctx.log.debug('offsets committed', { offsets: moved.map((l) => `${l.key}@${l.c.offset}`), states: changed.reduce((a, l) => a + l.c.changes.length, 0) });
+        }
+        if (this.commitFailingSince) this.ctx.log.info('commits succeed again', { failedForMs: Date.now() - this.commitFailingSince });
+        this.commitFailingSince = 0;
       } catch (e) {
-        this.ctx.log.warn('offset commit failed; will retry', { err: e });
+        this.ctx.metrics?.commitFailed(stage);
+        const now = Date.now();
+        if (!this.commitFailingSince) this.commitFailingSince = now;
+        this.lastCommitError = `${stage}: ${(e as Error).message}`;
+        const failingMs = now - this.commitFailingSince;
+        this.ctx.log.warn(stage === 'changelog' ? 'stream state write failed; offsets not committed; will retry' : 'offset commit failed; will retry', { err: e, failingMs });
+        if (this.cfg.giveUpAfterMs > 0 && failingMs >= this.cfg.giveUpAfterMs && !this.stopping) {
+          this.ctx.log.error('commits have failed for giveUpAfterMs; giving up', { giveUpAfterMs: this.cfg.giveUpAfterMs, err: e });
+          this.opts.onFatal(new Error(`commits failing for ${failingMs} ms: ${this.lastCommitError}`));
+        }
       }
     };
     this.committing = run().finally(() => (this.committing = null));
@@ -410,6 +576,7 @@ export class KafkaSource implements Source {
   async close(): Promise<void> {
     await this.committing?.catch(() => undefined);
     await this.consumer?.disconnect().catch((e: unknown) => this.ctx.log.warn('consumer disconnect failed', { err: e }));
+    await this.changelog?.close();
     await this.admin?.disconnect().catch(() => undefined);
   }
 }

@@ -35,6 +35,10 @@ export interface Source {
   /** Disconnects clients; last step of a shutdown. */
   close?(): Promise<void>;
   ready(): boolean;
+  /** Reasons not to be ready besides ready() (e.g. commits failing for a while). */
+  problems?(): string[];
+  /** A batch of windows was scored and handed to every sink (commit cadence). */
+  batchScored?(): void;
   /** Rejected inputs per reason (tests, summary). */
   rejected?(): Record<string, number>;
 }
@@ -136,8 +140,12 @@ export class FileSource implements Source {
               this.ctx.metrics?.messagesRejected('file', 'max_streams');
               continue;
             }
+            if (res.late) this.ctx.metrics?.messagesRejected('file', 'late');
+            if (res.duplicate) this.ctx.metrics?.messagesRejected('file', 'duplicate');
             await enqueue(this.ctx, res.windows, signal, this.kind);
           }
+          // End of the file: what the reorder buffer holds is complete.
+          await enqueue(this.ctx, this.ctx.registry.flushLane(key), signal, this.kind);
           this.ctx.log.info('file replayed', { file, stream: src.header.stream });
         }),
       );

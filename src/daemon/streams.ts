@@ -4,63 +4,132 @@
  * State lives per partition (a "lane": one Kafka topic-partition, one replayed file, the
  * generator). A lane holds the streams whose messages arrived on it, each a
  * `StreamWindower` (ring buffer: a message's values are written once into the ring; a
- * window is copied out only when due) plus a parallel ring of the Kafka offset and
- * frame-in-message of each step. The same stream id on two partitions is two streams.
+ * window is copied out only when due) behind an event-time reorder buffer
+ * (ingest/reorder.ts), plus a parallel ring of the Kafka offset and frame-in-message of
+ * each step. The same stream id on two partitions is two streams.
  *
  * ## Which offset may be committed (at-least-once)
  *
  * Kafka commits "the next offset to read": committing c promises that every message below
- * c is done. A message is done when every window that contains one of its steps has been
- * scored and handed to the sinks. With window W and hop H a step is in up to ceil(W/H)
- * windows, some already scored, some in flight (queued or being scored), some not yet cut.
+ * c is done. A message is done when each of its steps was dropped (late, duplicate) or
+ * released from the reorder buffer, and every window containing one of them has been
+ * scored and handed to the sinks.
  *
- * Per stream, steps are numbered 0, 1, ... in arrival order; windows cover steps
- * [jH, jH + W) for j = 0, 1, ... . The oldest step the stream still needs is
+ * Per stream, released steps are numbered i = 0, 1, ... in event-time order (arrival order
+ * for steps without a timestamp); windows cover steps [jH, jH + W) for j = 0, 1, ... . The
+ * oldest step the stream still needs (its "needed step" n) is
  *  - the first step of its oldest in-flight window (windows of one stream complete in
  *    order: one FIFO queue, one scorer), else
- *  - the first step of its next, not-yet-cut window: jH with j the first window not yet cut.
- *    That step is in the ring (jH >= count - W), or not yet seen when H > W (nothing needed).
- * The stream's low-water offset is that step's message offset. The lane's commit offset is
- * min(low-water offsets of its streams, dead-letter sends in flight, last offset read + 1).
- * Every message below it is done: each of its steps lies before every stream's needed step,
- * so all windows containing it were cut, and none of them is in flight.
+ *  - the first step of its next, not-yet-cut window: jH with j the first window not yet cut
+ *    (in the ring, or not yet seen when H > W).
+ * The stream's low-water offset is the smallest offset among its steps n, n+1, ... and the
+ * steps held in its reorder buffer (a sliding minimum, so reordered input is covered). The
+ * lane's commit offset is min(low-water offsets of its streams, dead-letter sends in
+ * flight, last offset read + 1).
  *
- * ## Resuming on the window grid
+ * ## Stream state: resuming on the window grid (the changelog)
  *
- * Re-reading from the commit offset c restarts every stream of the lane at its first step
- * at or after c, which would shift the window grid of streams whose needed step is later
- * than c (windows would end at other steps than before the restart). So each commit also
- * carries, in the offset commit metadata, each stream's resume point: the offset o and
- * frame k of its needed step and that step's row index i. On restore, a stream skips the
- * steps before (o, k) (all of their windows were scored) and continues with row index i:
- * the same windows, with the same `start`/`end`, as without the restart. Resume points
- * that do not fit the metadata budget are left out; those streams warm up again from c
- * (covering more, never less). Streams are forgotten on rebalance (state lives per
- * partition): a partition that moves to another replica resumes there from the commit
- * metadata the same way; in-memory state that was not committed is rebuilt by re-reading.
+ * Re-reading from the commit offset c would restart every stream at its first step at or
+ * after c and shift its window grid. So each stream's `StreamState` (kafka-source.ts writes
+ * it to a compacted changelog topic before committing the offsets it covers) says where it
+ * continues: skip the steps already released (event-time mode: order key <= (t, f); offset
+ * mode, for steps without timestamps: messages below o), then skip k more released steps
+ * (the H > W gap, or the rest of an idle-expired stream's hop), then number the next
+ * released step i. Replaying a partition from c then releases exactly the steps of the
+ * first run (the reorder decisions only depend on keys; every step the first run released
+ * at or after n lies at an offset >= c, every record below c has a key below (t, f)), so
+ * window (stream, start) always names the same data.
+ *
+ * Idle expiry frees a stream's ring but parks its state: when the stream comes back it
+ * continues at the next grid start after its last step (windows that would span the idle
+ * gap are not cut; no start index is ever reused). Parked states older than
+ * `stateRetentionMs` are deleted (tombstones); such a stream starts again at index 0.
  *
  * ## Audio
  *
  * With an audio model the registry holds `AudioSlot`s (audio.ts) instead: PCM samples in,
  * log-mel windows out, the same rule with samples for steps (a window's first frame maps
- * back to the input sample, and that to its message offset), the same resume metadata at
- * equal sample rates (k counts samples, i is a frame index).
+ * back to the input sample, and that to its message offset), offset-mode state at equal
+ * sample rates (k counts samples, i is a frame index).
  */
 import type { Window } from '../ingest/types.js';
 import { StreamWindower, type WindowSpec } from '../ingest/windower.js';
+import { EventTimeOrder, type OrderKey, type OrderPolicy } from '../ingest/reorder.js';
 import { AudioSlot, type AudioSpec } from './audio.js';
 
-/** Where a stream continues after a restart: skip steps before (offset o, frame k); next row index i. */
+/** Where a stream continues after a restart (offset mode): skip steps before (offset o, frame k); next index i. */
 export interface ResumePoint {
   o: number;
   k: number;
   i: number;
 }
 
+/**
+ * A stream's persisted state (one changelog record). Event-time mode when `t` is set: skip
+ * released steps whose key is <= (t, f); else offset mode: skip messages below `o`. Then
+ * skip `k` released steps and number the next one `i`. `o` is the stream's low-water
+ * offset, `r` the last offset it read (replayed steps below it are not counted as late),
+ * `a` when it was last seen (epoch ms).
+ */
+export interface StreamState {
+  i: number;
+  o: number;
+  k: number;
+  t?: number;
+  f?: number;
+  r: number;
+  a: number;
+}
+
+export const STATE_VERSION = 2;
+
+export function encodeState(s: StreamState): string {
+  const t = s.t === undefined ? '' : `,"t":${s.t},"f":${s.f ?? 0}`;
+  return `{"v":${STATE_VERSION},"i":${s.i},"o":${s.o},"k":${s.k}${t},"r":${s.r},"a":${s.a}}`;
+}
+
+/** A changelog value back to a state; null for garbage or a foreign version. */
+export function decodeState(text: string | null | undefined): StreamState | null {
+  if (!text) return null;
+  try {
+    const d = JSON.parse(text) as Record<string, unknown>;
+    if (d.v !== STATE_VERSION) return null;
+    const int = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= -1;
+    if (!int(d.i) || !int(d.o) || !int(d.k) || !int(d.r) || !Number.isFinite(d.a)) return null;
+    const s: StreamState = { i: d.i as number, o: d.o as number, k: d.k as number, r: d.r as number, a: d.a as number };
+    if (d.t !== undefined) {
+      if (typeof d.t !== 'number' || !Number.isFinite(d.t) || !int(d.f)) return null;
+      s.t = d.t;
+      s.f = d.f as number;
+    }
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+/** The part of a state that says where the stream continues (what must be written when it moves). */
+function positionOf(s: StreamState): string {
+  return `${s.i},${s.o},${s.k},${s.t ?? ''},${s.f ?? ''}`;
+}
+
 interface InFlight {
+  /** Local index of the window's first step. */
+  local: number;
+  /** Offset and frame of that step (offset mode). */
   offset: number;
   frame: number;
-  local: number;
+  /** Order key of the step before it (null: none, or no timestamp). */
+  prev: OrderKey | null;
+}
+
+/** A step waiting in the reorder buffer. */
+interface HeldStep {
+  offset: number;
+  frame: number;
+  values: Float64Array;
+  ts: number | string | undefined;
+  key: OrderKey | null;
 }
 
 export class StreamSlot {
@@ -70,28 +139,51 @@ export class StreamSlot {
   readonly windower: StreamWindower;
   private readonly offRing: Float64Array;
   private readonly frameRing: Uint32Array;
-  /** Row index of local step 0 (non-zero after a resume). */
+  /** Order keys of the ring's steps (NaN: no timestamp). */
+  private readonly keyT: Float64Array;
+  private readonly keyF: Uint32Array;
+  /** Index of local step 0 (non-zero after a resume). */
   readonly base: number;
   lastOffset = -1;
   lastSeen: number;
-  /** Steps still to skip after a resume (see ResumePoint.k). */
+  /** Released steps still to skip after a resume (StreamState.k). */
   skipSteps = 0;
+  /** Offset mode after a resume: messages below this were read before. */
+  skipBelow = -1;
+  /** Replayed input: offsets up to this were read before the restart (not late, just seen). */
+  replayedTo = -1;
+  readonly order: EventTimeOrder<HeldStep>;
+  /** Key of the step before local step 0 (the restored floor, then the last step skipped after it). */
+  private startKey: OrderKey | null;
   private readonly inflight: InFlight[] = [];
   private inflightHead = 0;
+  /** Sliding minimum of the offsets of local steps >= the needed step: [local, offset] pairs, offsets increasing. */
+  private minQ: number[] = [];
+  private minHead = 0;
   alive = true;
 
   constructor(
     readonly lane: Lane,
     readonly stream: string,
     private readonly spec: WindowSpec,
+    policy: OrderPolicy,
     now: number,
-    base = 0,
+    from?: StreamState,
   ) {
     this.windower = new StreamWindower(stream, spec);
     this.offRing = new Float64Array(spec.length);
     this.frameRing = new Uint32Array(spec.length);
-    this.base = base;
+    this.keyT = new Float64Array(spec.length);
+    this.keyF = new Uint32Array(spec.length);
+    this.base = from?.i ?? 0;
     this.lastSeen = now;
+    this.startKey = from?.t !== undefined ? { t: from.t, sub: from.f ?? 0 } : null;
+    this.order = new EventTimeOrder<HeldStep>(policy, this.startKey);
+    if (from) {
+      this.skipSteps = from.k;
+      if (from.t === undefined) this.skipBelow = from.o;
+      this.replayedTo = from.r;
+    }
   }
 
   get count(): number {
@@ -102,18 +194,31 @@ export class StreamSlot {
     return this.inflight.length - this.inflightHead;
   }
 
-  /** Adds one step; returns the window it completes, if any. */
-  push(offset: number, frame: number, values: Float64Array, ts: number | string | undefined): Window | null {
+  /** A released step was skipped (StreamState.k): local step 0 comes after it. */
+  skipped(key: OrderKey | null): void {
+    this.skipSteps--;
+    if (key) this.startKey = key;
+  }
+
+  /** Adds one released step; returns the window it completes, if any. */
+  push(offset: number, frame: number, values: Float64Array, ts: number | string | undefined, key: OrderKey | null): Window | null {
+    const W = this.spec.length;
     const local = this.count;
-    const slot = local % this.spec.length;
+    const slot = local % W;
+    // The step leaving the ring (local - W) is the one before the window this step may complete.
+    const prev: OrderKey | null = local >= W ? (Number.isNaN(this.keyT[slot]) ? null : { t: this.keyT[slot], sub: this.keyF[slot] }) : local === W - 1 ? this.startKey : null;
     this.offRing[slot] = offset;
     this.frameRing[slot] = frame;
-    this.lastOffset = offset;
+    this.keyT[slot] = key ? key.t : Number.NaN;
+    this.keyF[slot] = key ? key.sub : 0;
+    const q = this.minQ;
+    while (q.length > this.minHead && q[q.length - 1] >= offset) q.length -= 2;
+    q.push(local, offset);
     const w = this.windower.push({ index: this.base + local, values, ts });
     if (w) {
-      const first = local + 1 - this.spec.length;
-      const s = first % this.spec.length;
-      this.inflight.push({ offset: this.offRing[s], frame: this.frameRing[s], local: first });
+      const first = local + 1 - W;
+      const s = first % W;
+      this.inflight.push({ local: first, offset: this.offRing[s], frame: this.frameRing[s], prev });
     }
     return w;
   }
@@ -128,44 +233,124 @@ export class StreamSlot {
     }
   }
 
-  /** The oldest step this stream still needs (see the module comment), as a resume point. */
-  resumePoint(): ResumePoint {
+  private keyAt(local: number): OrderKey | null {
+    if (local < 0) return this.startKey;
+    const s = local % this.spec.length;
+    return Number.isNaN(this.keyT[s]) ? null : { t: this.keyT[s], sub: this.keyF[s] };
+  }
+
+  /** Local index of the needed step (see the module comment). */
+  private needed(): number {
+    if (this.inflightCount > 0) return this.inflight[this.inflightHead].local;
     const { length: W, hop: H } = this.spec;
+    const count = this.count;
+    return count < W ? 0 : (Math.floor((count - W) / H) + 1) * H;
+  }
+
+  /** Smallest offset this stream still needs; Infinity when none. */
+  lowWater(): number {
+    const n = this.needed();
+    const q = this.minQ;
+    while (this.minHead < q.length && q[this.minHead] < n) this.minHead += 2;
+    if (this.minHead > 128 && this.minHead * 2 > q.length) {
+      this.minQ = q.slice(this.minHead);
+      this.minHead = 0;
+    }
+    let low = this.minHead < this.minQ.length ? this.minQ[this.minHead + 1] : Number.POSITIVE_INFINITY;
+    for (const h of this.order.items()) if (h.offset < low) low = h.offset;
+    return low;
+  }
+
+  /** This stream's state now (what a restart continues from). */
+  state(): StreamState {
+    const n = this.needed();
+    const count = this.count;
+    const low = this.lowWater();
+    const o = Number.isFinite(low) ? low : this.lastOffset + 1;
+    const base = { r: this.lastOffset, a: Math.round(this.lastSeen) };
+    let prev: OrderKey | null;
+    let k = 0;
+    if (this.inflightCount > 0) prev = n === 0 ? this.startKey : this.inflight[this.inflightHead].prev;
+    else if (n < count) prev = this.keyAt(n - 1);
+    else {
+      // The next window starts at a step not released yet: skip the gap after a restart.
+      prev = this.keyAt(count - 1);
+      k = n - count + this.skipSteps;
+    }
+    if (prev) return { i: this.base + n, o, k, t: prev.t, f: prev.sub, ...base };
+    // Offset mode: the needed step's own (offset, frame), or the next message for the gap.
     if (this.inflightCount > 0) {
       const f = this.inflight[this.inflightHead];
-      return { o: f.offset, k: f.frame, i: this.base + f.local };
+      return { i: this.base + n, o: f.offset, k: f.frame, ...base };
     }
+    if (n < count) {
+      const s = n % this.spec.length;
+      return { i: this.base + n, o: this.offRing[s], k: this.frameRing[s], ...base };
+    }
+    return { i: this.base + n, o: Math.min(o, this.lastOffset + 1), k, ...base };
+  }
+
+  /** The state of this stream once it expired idle: continue at the next grid start, parked. */
+  parkedState(): StreamState {
+    const H = this.spec.hop;
     const count = this.count;
-    const next = count < W ? 0 : (Math.floor((count - W) / H) + 1) * H;
-    if (next < count) {
-      const s = next % W;
-      return { o: this.offRing[s], k: this.frameRing[s], i: this.base + next };
+    const next = Math.ceil(count / H) * H;
+    const last = this.keyAt(count - 1);
+    const s: StreamState = { i: this.base + next, o: this.lastOffset + 1, k: next - count + (count === 0 ? this.skipSteps : 0), r: this.lastOffset, a: Math.round(this.lastSeen) };
+    if (last) {
+      s.t = last.t;
+      s.f = last.sub;
     }
-    // H > W: the next window starts at a step not seen yet; skip the gap after a restart.
-    return { o: this.lastOffset + 1, k: next - count + this.skipSteps, i: this.base + next };
+    return s;
+  }
+
+  /** For resumePoint-style callers (offset mode). */
+  resumePoint(): ResumePoint {
+    const s = this.state();
+    return { o: s.o, k: s.k, i: s.i };
   }
 }
 
 /** A stream's state in a lane: time-series steps, or PCM audio (audio.ts). */
 export type Slot = StreamSlot | AudioSlot;
 
+/** A changelog record to write: a stream's new state, or null to delete it. */
+export interface StateChange {
+  stream: string;
+  value: string | null;
+}
+
 export interface LaneCommit {
   /** Next offset to read: every message below it is done. */
   offset: number;
-  /** Resume points of the lane's streams (JSON), within the byte budget; '' when none. */
-  metadata: string;
+  /** Stream states that differ from what was last written (must be written before the offset is committed). */
+  changes: StateChange[];
+}
+
+interface Parked {
+  state: StreamState;
+  /** Wall clock when parked or restored (retention). */
+  since: number;
 }
 
 /** One partition's (or one file's) streams and progress. */
 export class Lane {
   readonly streams = new Map<string, Slot>();
-  /** Resume points restored from commit metadata, waiting for their stream's first message. */
-  readonly resume = new Map<string, ResumePoint & { since: number }>();
+  /** States restored from the changelog or parked by idle expiry, waiting for their stream's next message. */
+  readonly resume = new Map<string, Parked>();
+  /**
+   * The grid position the changelog holds per stream, as far as this lane knows. Only a
+   * moved position is written again (`r` and `a` ride along), so a stream costs one record
+   * per hop, not one per message.
+   */
+  private readonly written = new Map<string, string>();
+  /** Streams whose state must be deleted (retention). */
+  private readonly tombstones = new Set<string>();
   /** Offsets of dead-letter sends in flight (offset -> count). */
   private readonly pendingOffsets = new Map<number, number>();
   lastOffset = -1;
   alive = true;
-  /** Steps skipped on resume (already scored before a restart). */
+  /** Steps skipped on resume (already released before a restart). */
   skipped = 0;
 
   constructor(
@@ -189,45 +374,74 @@ export class Lane {
     if (offset > this.lastOffset) this.lastOffset = offset;
   }
 
-  /** The commit point and resume metadata, or null before the first message. */
-  commit(metadataBytes: number): LaneCommit | null {
-    if (this.lastOffset < 0) return null;
+  /** Restored state: the changelog already holds it. */
+  restored(stream: string, state: StreamState, encoded: string | null, now: number): void {
+    this.resume.set(stream, { state, since: now });
+    if (encoded !== null) this.written.set(stream, positionOf(state));
+  }
+
+  park(stream: string, state: StreamState, now: number): void {
+    this.resume.set(stream, { state, since: now });
+  }
+
+  /** Deletes parked states older than `retentionMs` (their changelog records become tombstones). */
+  expireParked(now: number, retentionMs: number): number {
+    if (retentionMs <= 0) return 0;
+    let n = 0;
+    for (const [name, p] of this.resume) {
+      if (now - Math.max(p.since, p.state.a) < retentionMs) continue;
+      this.resume.delete(name);
+      if (this.written.has(name)) this.tombstones.add(name);
+      n++;
+    }
+    return n;
+  }
+
+  /** The commit point and the state changes it depends on, or null before the first message. */
+  commit(): LaneCommit | null {
+    if (this.lastOffset < 0 && this.tombstones.size === 0) return null;
     let min = this.lastOffset + 1;
     for (const off of this.pendingOffsets.keys()) if (off < min) min = off;
-    const points: [string, ResumePoint][] = [];
+    const changes: StateChange[] = [];
+    const note = (stream: string, s: StreamState) => {
+      if (this.written.get(stream) !== positionOf(s)) changes.push({ stream, value: encodeState(s) });
+    };
     for (const s of this.streams.values()) {
-      const p = s.resumePoint();
-      if (p.o < min) min = p.o;
-      if (s.resumable) points.push([s.stream, p]);
+      if (s instanceof StreamSlot) {
+        const low = s.lowWater();
+        if (low < min) min = low;
+        note(s.stream, s.state());
+      } else {
+        const p = s.resumePoint();
+        if (p.o < min) min = p.o;
+        if (s.resumable) note(s.stream, { ...p, r: s.lastOffset, a: Math.round(s.lastSeen) });
+      }
     }
-    // Restored points whose stream has not come back yet keep their place in the metadata.
-    for (const [name, p] of this.resume) points.push([name, { o: p.o, k: p.k, i: p.i }]);
-    return { offset: min, metadata: encodeResume(points, metadataBytes) };
+    for (const [name, p] of this.resume) note(name, p.state);
+    for (const name of this.tombstones) changes.push({ stream: name, value: null });
+    return { offset: Math.max(0, min), changes };
+  }
+
+  /** The changes were written (acknowledged by the changelog). */
+  markWritten(changes: readonly StateChange[]): void {
+    for (const c of changes) {
+      if (c.value === null) {
+        this.written.delete(c.stream);
+        this.tombstones.delete(c.stream);
+      } else {
+        const s = decodeState(c.value);
+        if (s) this.written.set(c.stream, positionOf(s));
+      }
+    }
   }
 }
 
 const RESUME_VERSION = 1;
 
-/** {"v":1,"s":{"stream":[o,k,i],...}} within `maxBytes` (UTF-8); streams that do not fit are left out. */
-export function encodeResume(points: [string, ResumePoint][], maxBytes: number): string {
-  if (maxBytes <= 0 || points.length === 0) return '';
-  const head = `{"v":${RESUME_VERSION},"s":{`;
-  let out = head;
-  let bytes = Buffer.byteLength(head) + 2;
-  let first = true;
-  // Oldest points first: they matter most (their streams would re-read the most).
-  points.sort((a, b) => a[1].o - b[1].o);
-  for (const [name, p] of points) {
-    const entry = `${first ? '' : ','}${JSON.stringify(name)}:[${p.o},${p.k},${p.i}]`;
-    const n = Buffer.byteLength(entry);
-    if (bytes + n > maxBytes) continue;
-    out += entry;
-    bytes += n;
-    first = false;
-  }
-  return first ? '' : out + '}}';
-}
-
+/**
+ * Resume points of the old commit-metadata format ({"v":1,"s":{"stream":[o,k,i],...}}),
+ * read once when a partition has no changelog state yet (migration); never written.
+ */
 export function decodeResume(metadata: string | null | undefined): Map<string, ResumePoint> {
   const out = new Map<string, ResumePoint>();
   if (!metadata) return out;
@@ -243,6 +457,11 @@ export function decodeResume(metadata: string | null | undefined): Map<string, R
   return out;
 }
 
+/** An old-format resume point as an (offset mode) state. */
+export function stateFromResume(p: ResumePoint, now: number): StreamState {
+  return { i: p.i, o: p.o, k: p.k, r: p.o - 1, a: now };
+}
+
 /** A window with the stream slot that cut it, so its completion can be reported. */
 export interface TrackedWindow {
   window: Window;
@@ -250,7 +469,8 @@ export interface TrackedWindow {
 }
 
 export type IngestResult =
-  | { kind: 'ok'; windows: TrackedWindow[] }
+  /** `late`, `duplicate`: steps of the message dropped by the event-time order policy. */
+  | { kind: 'ok'; windows: TrackedWindow[]; late: number; duplicate: number }
   /** maxStreams reached: the message's stream is new and was not admitted. */
   | { kind: 'dropped' };
 
@@ -258,12 +478,26 @@ export interface RegistryOptions {
   maxStreams: number;
   /** 0: never expire. */
   idleTimeoutMs: number;
+  /** Event-time reorder buffer (ingest/reorder.ts); default: no lateness allowed. */
+  allowedLatenessMs?: number;
+  reorderBufferSteps?: number;
+  /** Parked states (idle or restored streams) older than this are deleted; 0: kept. */
+  stateRetentionMs?: number;
+}
+
+export interface SweepResult {
+  expired: { key: string; stream: string }[];
+  /** Windows cut by releasing the reorder buffers of streams that went quiet. */
+  windows: TrackedWindow[];
+  /** Parked states deleted (retention). */
+  forgotten: number;
 }
 
 export class StreamRegistry {
   private readonly lanes = new Map<string, Lane>();
   private total = 0;
   private generation = 0;
+  readonly policy: OrderPolicy;
   dropped = 0;
   expired = 0;
 
@@ -276,7 +510,9 @@ export class StreamRegistry {
     readonly spec: WindowSpec,
     readonly opts: RegistryOptions,
     readonly audio?: AudioSpec,
-  ) {}
+  ) {
+    this.policy = { allowedLatenessMs: opts.allowedLatenessMs ?? 0, maxBuffered: opts.reorderBufferSteps ?? 1024 };
+  }
 
   get streamCount(): number {
     return this.total;
@@ -299,36 +535,55 @@ export class StreamRegistry {
     return [...this.lanes.keys()];
   }
 
-  /** Restores resume points (from commit metadata) into a fresh lane. */
-  restore(key: string, points: Map<string, ResumePoint>, now: number): void {
+  /** Restores stream states (from the changelog, encoded as read, or migrated) into a lane. */
+  restore(key: string, states: Map<string, { state: StreamState; encoded: string | null }>, now: number): void {
     const lane = this.lane(key);
-    for (const [name, p] of points) if (!lane.streams.has(name)) lane.resume.set(name, { ...p, since: now });
+    for (const [name, s] of states) if (!lane.streams.has(name)) lane.restored(name, s.state, s.encoded, now);
   }
 
   /**
    * Feeds the steps of one message (offset) of `stream` on lane `key`. Returns the windows
-   * cut, or 'dropped' when the stream is new and maxStreams streams are held.
+   * cut, or 'dropped' when the stream is new and maxStreams streams are held. Step f of a
+   * message has the order key (ts + f * stepMs, f).
    */
   ingest(key: string, stream: string, offset: number, steps: Float64Array[], ts: number | string | undefined, stepMs: number, now: number): IngestResult {
     if (this.audio) throw new Error('this registry cuts audio windows: use ingestAudio');
-    const got = this.admit(key, stream, offset, steps.length, now, (lane, base) => new StreamSlot(lane, stream, this.spec, now, base));
+    const got = this.admit(key, stream, offset, steps.length, now, (lane, from) => new StreamSlot(lane, stream, this.spec, this.policy, now, from));
     if (got === 'dropped') return { kind: 'dropped' };
-    if (got === 'skipped') return { kind: 'ok', windows: [] };
+    if (got === 'skipped') return { kind: 'ok', windows: [], late: 0, duplicate: 0 };
     const slot = got as StreamSlot;
     const lane = slot.lane;
     const windows: TrackedWindow[] = [];
+    let late = 0;
+    let duplicate = 0;
+    const released: HeldStep[] = [];
     for (let f = 0; f < steps.length; f++) {
-      if (slot.skipSteps > 0) {
-        // Frames before the resume point (same message) or the H > W gap.
-        slot.skipSteps--;
-        lane.skipped++;
+      const stepTs = typeof ts === 'number' && f > 0 ? ts + f * stepMs : ts;
+      if (typeof stepTs !== 'number' || !Number.isFinite(stepTs)) {
+        // No event time: arrival order.
+        released.push({ offset, frame: f, values: steps[f], ts: stepTs, key: null });
         continue;
       }
-      const stepTs = typeof ts === 'number' && f > 0 ? ts + f * stepMs : ts;
-      const w = slot.push(offset, f, steps[f], stepTs);
-      if (w) windows.push({ window: w, slot });
+      const key: OrderKey = { t: stepTs, sub: f };
+      const drop = slot.order.push(key, { offset, frame: f, values: steps[f], ts: stepTs, key }, released);
+      if (!drop) continue;
+      if (offset <= slot.replayedTo) lane.skipped++; // read before the restart: already accounted for
+      else if (drop === 'late') late++;
+      else duplicate++;
     }
-    return { kind: 'ok', windows };
+    for (const h of released) this.release(slot, h, windows);
+    return { kind: 'ok', windows, late, duplicate };
+  }
+
+  private release(slot: StreamSlot, h: HeldStep, out: TrackedWindow[]): void {
+    if (slot.skipSteps > 0) {
+      // The rest of the needed step's message before a restart, or the H > W gap.
+      slot.skipped(h.key);
+      slot.lane.skipped++;
+      return;
+    }
+    const w = slot.push(h.offset, h.frame, h.values, h.ts, h.key);
+    if (w) out.push({ window: w, slot });
   }
 
   /**
@@ -338,9 +593,13 @@ export class StreamRegistry {
   ingestAudio(key: string, stream: string, offset: number, samples: Float32Array, ts: number | undefined, now: number): IngestResult {
     const spec = this.audio;
     if (!spec) throw new Error('this registry cuts windows of steps: use ingest');
-    const got = this.admit(key, stream, offset, samples.length, now, (lane, base) => new AudioSlot(lane, stream, spec, now, base));
+    const got = this.admit(key, stream, offset, samples.length, now, (lane, from) => {
+      const a = new AudioSlot(lane, stream, spec, now, from?.i ?? 0);
+      if (from) a.skipSteps = from.k;
+      return a;
+    });
     if (got === 'dropped') return { kind: 'dropped' };
-    if (got === 'skipped') return { kind: 'ok', windows: [] };
+    if (got === 'skipped') return { kind: 'ok', windows: [], late: 0, duplicate: 0 };
     const slot = got as AudioSlot;
     let x = samples;
     let t = ts;
@@ -353,43 +612,51 @@ export class StreamRegistry {
       if (t !== undefined) t += (n / spec.inputRate) * 1000;
     }
     const windows = slot.push(offset, x, t).map((window) => ({ window, slot }));
-    return { kind: 'ok', windows };
+    return { kind: 'ok', windows, late: 0, duplicate: 0 };
   }
 
   /**
-   * The slot of `stream` on lane `key`, created (at its resume point, if any) when new;
-   * 'skipped' when the message lies wholly before the stream's resume point; 'dropped' when
-   * the stream is new and maxStreams streams are held.
+   * The slot of `stream` on lane `key`, created (from its restored or parked state, if any)
+   * when new; 'skipped' when the message lies wholly before an offset-mode state's offset;
+   * 'dropped' when the stream is new and maxStreams streams are held.
    */
-  private admit(key: string, stream: string, offset: number, n: number, now: number, create: (lane: Lane, base: number) => Slot): Slot | 'dropped' | 'skipped' {
+  private admit(key: string, stream: string, offset: number, n: number, now: number, create: (lane: Lane, from: StreamState | undefined) => Slot): Slot | 'dropped' | 'skipped' {
     const lane = this.lane(key);
     lane.advance(offset);
     let slot = lane.streams.get(stream);
-    let skipTo: ResumePoint | undefined;
     if (!slot) {
       if (this.total >= this.opts.maxStreams) {
         this.dropped++;
         return 'dropped';
       }
-      const rp = lane.resume.get(stream);
-      if (rp) {
-        // Steps before the resume point were in windows scored before the restart.
-        if (offset < rp.o) {
-          lane.skipped += n;
-          rp.since = now;
-          return 'skipped';
-        }
-        lane.resume.delete(stream);
-        skipTo = rp;
+      const parked = lane.resume.get(stream);
+      if (parked && parked.state.t === undefined && offset < parked.state.o) {
+        // Offset mode: steps before the resume point were in windows scored before the restart.
+        lane.skipped += n;
+        return 'skipped';
       }
-      slot = create(lane, skipTo?.i ?? 0);
+      if (parked) lane.resume.delete(stream);
+      slot = create(lane, parked?.state);
       lane.streams.set(stream, slot);
       this.total++;
     }
     slot.lastSeen = now;
     slot.lastOffset = offset;
-    if (skipTo) slot.skipSteps = skipTo.k;
     return slot;
+  }
+
+  /** Releases every reorder buffer of a lane (end of a replayed file); returns the windows cut. */
+  flushLane(key: string): TrackedWindow[] {
+    const out: TrackedWindow[] = [];
+    const lane = this.lanes.get(key);
+    if (!lane) return out;
+    for (const s of lane.streams.values()) {
+      if (!(s instanceof StreamSlot) || s.order.size === 0) continue;
+      const released: HeldStep[] = [];
+      s.order.flush(released);
+      for (const h of released) this.release(s, h, out);
+    }
+    return out;
   }
 
   /** A window was scored and handed on. Windows of a dropped lane are ignored. */
@@ -398,25 +665,42 @@ export class StreamRegistry {
     t.slot.completeOldest();
   }
 
-  /** Forgets streams silent for idleTimeoutMs (not those with windows in flight). Returns their names. */
-  sweep(now: number): { key: string; stream: string }[] {
-    const out: { key: string; stream: string }[] = [];
+  /**
+   * Streams silent for idleTimeoutMs: their reorder buffers are released first (the
+   * windows come back to be queued), then, once nothing of theirs is in flight, they are
+   * forgotten and their state parked (see the module comment). Parked states past
+   * stateRetentionMs are deleted.
+   */
+  sweep(now: number): SweepResult {
+    const out: SweepResult = { expired: [], windows: [], forgotten: 0 };
+    for (const lane of this.lanes.values()) out.forgotten += lane.expireParked(now, this.opts.stateRetentionMs ?? 0);
     if (this.opts.idleTimeoutMs <= 0) return out;
     for (const lane of this.lanes.values()) {
       for (const [name, s] of lane.streams) {
-        if (now - s.lastSeen < this.opts.idleTimeoutMs || s.inflightCount > 0) continue;
+        if (now - s.lastSeen < this.opts.idleTimeoutMs) continue;
+        if (s instanceof StreamSlot && s.order.size > 0) {
+          const released: HeldStep[] = [];
+          s.order.flush(released);
+          for (const h of released) this.release(s, h, out.windows);
+          continue;
+        }
+        if (s.inflightCount > 0) continue;
+        if (s instanceof StreamSlot) lane.park(name, s.parkedState(), now);
+        else if (s.resumable) {
+          const p = s.resumePoint();
+          lane.park(name, { o: p.o, k: p.k, i: p.i, r: s.lastOffset, a: Math.round(s.lastSeen) }, now);
+        }
         s.alive = false;
         lane.streams.delete(name);
         this.total--;
         this.expired++;
-        out.push({ key: lane.key, stream: name });
+        out.expired.push({ key: lane.key, stream: name });
       }
-      for (const [name, p] of lane.resume) if (now - p.since >= this.opts.idleTimeoutMs) lane.resume.delete(name);
     }
     return out;
   }
 
-  /** Drops a lane (partition revoked, rebalance): its streams warm up again when it comes back. */
+  /** Drops a lane (partition revoked, rebalance): its streams continue from the changelog wherever it lands. */
   dropLane(key: string): string[] {
     const lane = this.lanes.get(key);
     if (!lane) return [];
@@ -433,10 +717,11 @@ export class StreamRegistry {
     return this.laneKeys().map((key) => ({ key, streams: this.dropLane(key) }));
   }
 
-  commits(metadataBytes: number): Map<string, LaneCommit> {
+  /** Per lane: the commit point and the state changes to write before committing it. */
+  commits(): Map<string, LaneCommit> {
     const out = new Map<string, LaneCommit>();
     for (const [key, lane] of this.lanes) {
-      const c = lane.commit(metadataBytes);
+      const c = lane.commit();
       if (c) out.set(key, c);
     }
     return out;

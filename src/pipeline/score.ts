@@ -4,6 +4,7 @@ import type { DataConfig } from '../config/core.js';
 import { openSeries, type SeriesSource } from '../ingest/readers.js';
 import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
+import { EventTimeOrder, type OrderDrops, type OrderPolicy } from '../ingest/reorder.js';
 import { InputError } from '../util/errors.js';
 import type { Detector } from '../scoring/detector.js';
 import type { WindowScore } from '../scoring/types.js';
@@ -20,10 +21,15 @@ export interface FileSummary {
   maxRaw: number;
 }
 
+/** What offline scoring does with rows out of timestamp order: the daemon's default (streams.allowedLatenessMs 0). */
+export const DEFAULT_ORDER_POLICY: OrderPolicy = { allowedLatenessMs: 0, maxBuffered: 1024 };
+
 /**
  * Streams one series through windows and the detector in batches; `onBatch` receives
- * each scored batch in order. The very code path `serve` uses per stream, plus a final
- * window at the end of the file so that every row is covered.
+ * each scored batch in order. The very code path `serve` uses per stream (the same
+ * event-time order policy, ingest/reorder.ts: rows with a timestamp out of order beyond
+ * `order.allowedLatenessMs` are dropped as late, repeated timestamps as duplicates), plus
+ * a final window at the end of the file so that every row is covered.
  */
 export async function scoreSource(
   src: SeriesSource,
@@ -31,9 +37,12 @@ export async function scoreSource(
   onBatch: (windows: Window[], results: WindowScore[]) => void | Promise<void>,
   batchSize = 256,
   onRecord?: (rec: SeriesRecord) => void,
-): Promise<{ rows: number; windows: number }> {
+  order: OrderPolicy = DEFAULT_ORDER_POLICY,
+): Promise<{ rows: number; windows: number } & OrderDrops> {
   const { length, hop } = detector.model.manifest.window;
   const windower = new StreamWindower(src.header.stream, { length, hop, channels: src.header.channels.length });
+  const reorder = new EventTimeOrder<SeriesRecord>(order);
+  const drops: OrderDrops = { late: 0, duplicate: 0 };
   let pending: Window[] = [];
   let windows = 0;
   const flush = async () => {
@@ -43,19 +52,32 @@ export async function scoreSource(
     windows += batch.length;
     await onBatch(batch, await detector.score(batch));
   };
+  const released: SeriesRecord[] = [];
+  const take = async () => {
+    for (const rec of released) {
+      const w = windower.push(rec);
+      if (w) {
+        pending.push(w);
+        if (pending.length >= batchSize) await flush();
+      }
+    }
+    released.length = 0;
+  };
   for await (const rec of src.records()) {
     onRecord?.(rec);
-    const w = windower.push(rec);
-    if (w) {
-      pending.push(w);
-      if (pending.length >= batchSize) await flush();
-    }
+    if (typeof rec.ts === 'number' && Number.isFinite(rec.ts)) {
+      const drop = reorder.push({ t: rec.ts, sub: 0 }, rec, released);
+      if (drop) drops[drop]++;
+    } else released.push(rec);
+    if (released.length) await take();
   }
+  reorder.flush(released);
+  await take();
   const last = windower.flush();
   if (last) pending.push(last);
   await flush();
   if (windower.seen < length) throw new InputError(`only ${windower.seen} rows, fewer than one window of ${length}`, { file: src.file });
-  return { rows: windower.seen, windows };
+  return { rows: windower.seen, windows, ...drops };
 }
 
 /** Opens a file with the model's channel names, so columns are matched by name. */

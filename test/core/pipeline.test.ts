@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { aucRoc } from '../../src/eval/metrics.js';
 import { openSeries } from '../../src/ingest/readers.js';
-import { ANOMALY_KINDS, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
+import { ANOMALY_KINDS, generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
 import { readManifest } from '../../src/model/artifact.js';
 import { scoreSource } from '../../src/pipeline/score.js';
 import { runTrainJob, type TrainJobResult } from '../../src/pipeline/train.js';
@@ -207,5 +207,29 @@ describe('calibration', () => {
     expect(exceedanceProbability(cal, cal.thresholdRaw)).toBeCloseTo(0.001, 6);
     expect(exceedanceProbability(cal, 0)).toBe(1);
     expect(exceedanceProbability(cal, Math.log(2))).toBeCloseTo(0.5, 1);
+  });
+});
+
+describe('offline score: the daemon event-time order policy', () => {
+  it('drops a late row and a repeated timestamp by default, and puts them in order within allowedLatenessMs', async () => {
+    // 80 rows one minute apart, then row 40 moved behind row 42 and row 60 repeated.
+    const csv = seriesToCsv(generateSeries(80, { seed: 9 }), undefined, Date.UTC(2026, 0, 1)).trimEnd().split('\n');
+    const [header, ...rows] = csv;
+    const shuffled = [...rows.slice(0, 40), rows[41], rows[42], rows[40], ...rows.slice(43, 61), rows[60], ...rows.slice(61)];
+    const file = path.join(dir, 'disorder.csv');
+    writeFileSync(file, [header, ...shuffled].join('\n') + '\n');
+    const windowsOf = async (allowedLatenessMs: number) => {
+      const ws: Window[] = [];
+      const res = await scoreSource(await openSeries(file, { channels: detector.channelNames }), detector, (w) => void ws.push(...w), 256, undefined, { allowedLatenessMs, maxBuffered: 1024 });
+      return { ws, res };
+    };
+    const strict = await windowsOf(0);
+    expect(strict.res).toMatchObject({ rows: 79, late: 1, duplicate: 1 });
+    const lenient = await windowsOf(3 * 60_000);
+    expect(lenient.res).toMatchObject({ rows: 80, late: 0, duplicate: 1 });
+    // In order: every window's timestamps increase one minute per step.
+    const ms = (t: number | string | undefined) => (typeof t === 'number' ? t : Date.parse(String(t)));
+    expect(lenient.ws.length).toBeGreaterThan(5);
+    for (const w of lenient.ws) expect(ms(w.endTs) - ms(w.startTs)).toBe((w.length - 1) * 60_000);
   });
 });

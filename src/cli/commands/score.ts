@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { coreConfigSchema, type DataConfig } from '../../config/core.js';
 import { loadConfigFile } from '../../config/load.js';
 import type { ExecutionProvider } from '../../model/runtime.js';
-import { AtomicOutput, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
+import { AtomicOutput, DEFAULT_ORDER_POLICY, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
 import path from 'node:path';
 import { Detector, toScoreEvent } from '../../scoring/detector.js';
 import { ReportStreamCollector } from '../../pipeline/report.js';
@@ -14,12 +14,15 @@ import { audioScoreCommand, isAudioModel, modelArg } from './audio.js';
 
 export const SCORE_USAGE = `noisefloor score --model <dir> <file|glob>... [--out <file>] [--format csv|jsonl]
                  [--fail-on-anomaly] [--report <report.html>] [--config <file>]
-                 [--provider cpu|cuda|tensorrt|webgpu|auto]
+                 [--provider cpu|cuda|tensorrt|webgpu|auto] [--allowed-lateness <ms>]
 
 Scores recorded files window by window: one row per window with stream, start, end
 (row indices, inclusive), start_ts, end_ts (when the file has timestamps), raw_score,
 score (calibrated, 0..1), anomaly (0/1), top_channel; a summary goes to stderr.
 --report writes a self-contained HTML report (signal, scores, threshold, alerts).
+Rows with timestamps are windowed in timestamp order like serve does: a row more than
+--allowed-lateness ms (default 0) behind the newest is dropped as late, a repeated
+timestamp as duplicate (counted on stderr).
 Exit codes: 0 ok, 1 anomalies found (with --fail-on-anomaly), 2 usage or input error.
 An audio model (trained on WAV) scores clips instead: noisefloor score --model <audio-model> --help.`;
 
@@ -36,6 +39,7 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
       provider: { type: 'string' },
       'fail-on-anomaly': { type: 'boolean' },
       report: { type: 'string' },
+      'allowed-lateness': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -50,6 +54,8 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   const config = await loadConfigFile(coreConfigSchema, values.config);
   const provider = (values.provider ?? config.runtime.provider) as ExecutionProvider;
   if (!['cpu', 'cuda', 'tensorrt', 'webgpu', 'auto'].includes(provider)) throw new UsageError(`unknown --provider "${provider}"`);
+  const lateness = Number(values['allowed-lateness'] ?? 0);
+  if (!(Number.isFinite(lateness) && lateness >= 0)) throw new UsageError(`--allowed-lateness must be milliseconds >= 0, got "${values['allowed-lateness']}"`);
   const files = await expandPaths(positionals);
   const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
   const output = values.out ? new AtomicOutput(values.out) : null;
@@ -75,9 +81,10 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
           if (r.score > s.maxScore) s.maxScore = r.score;
           if (r.raw > s.maxRaw) s.maxRaw = r.raw;
         }
-      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined);
+      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined, { ...DEFAULT_ORDER_POLICY, allowedLatenessMs: lateness });
       s.rows = res.rows;
       s.windows = res.windows;
+      if (res.late || res.duplicate) process.stderr.write(`${src.file}: ${res.late} row(s) dropped as late, ${res.duplicate} as duplicate timestamps (--allowed-lateness ${lateness} ms)\n`);
       summaries.push(s);
     }
     if (values.report) {
