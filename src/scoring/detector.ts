@@ -22,7 +22,13 @@ export class Detector {
   }
 
   static async open(dir: string, runtime: RuntimeOptions, log: Logger, scoring: Partial<ScoringConfig> = {}): Promise<Detector> {
-    return new Detector(await loadModel(dir, runtime, log), scoring);
+    const det = new Detector(await loadModel(dir, runtime, log), scoring);
+    // Build the recipe graph now, not on the first batch.
+    await det.scorer.prepare().catch(async (e: unknown) => {
+      await det.close();
+      throw e;
+    });
+    return det;
   }
 
   get version(): string {
