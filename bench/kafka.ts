@@ -178,7 +178,13 @@ async function main(): Promise<void> {
     const expectedWindows = S * (Math.floor((perStream - W) / H) + 1);
     const source = daemon.source as unknown as { messages: number };
     let maxStreams = 0;
-    const sampler = setInterval(() => (maxStreams = Math.max(maxStreams, daemon.registry.streamCount)), 100);
+    // Where the memory is at the RSS peak: the V8 heap, or buffers outside it (fetches, ORT).
+    let peakMem = process.memoryUsage();
+    const sampler = setInterval(() => {
+      maxStreams = Math.max(maxStreams, daemon.registry.streamCount);
+      const m = process.memoryUsage();
+      if (m.rss > peakMem.rss) peakMem = m;
+    }, 100);
 
     const producing = RATE > 0 ? produce(brokers, topic, RATE) : null;
     await waitFor(() => source.messages > 0, 'the first message');
@@ -210,7 +216,7 @@ async function main(): Promise<void> {
       `produced (separate process): ${fmt(produced!.messages)} messages over ${S} streams, ${P} partitions, ${fmt(produced!.rate)} msg/s${RATE ? ` (paced at ${fmt(RATE)})` : ' (before the daemon started)'}`,
       `daemon consumed: ${fmt(source.messages)} messages in ${consumeS.toFixed(2)} s first to last -> ${fmt(daemonRate)} msg/s; all ${fmt(probe.count)} windows (expected ${fmt(expectedWindows)}) out ${((scoredAt - first) / 1000).toFixed(2)} s after the first message`,
       `latency produce->score: p50 ${fmt(quantile(probe.latencies, 0.5))} ms, p99 ${fmt(quantile(probe.latencies, 0.99))} ms, max ${fmt(quantile(probe.latencies, 1))} ms`,
-      `peak RSS (this process: daemon only): ${rssMb.toFixed(0)} MiB; live streams at most ${fmt(maxStreams)}`,
+      `peak RSS (this process: daemon only): ${rssMb.toFixed(0)} MiB; live streams at most ${fmt(maxStreams)}; at the sampled peak (${(peakMem.rss / 2 ** 20).toFixed(0)} MiB): V8 heap used ${(peakMem.heapUsed / 2 ** 20).toFixed(0)} of ${(peakMem.heapTotal / 2 ** 20).toFixed(0)} MiB, array buffers ${(peakMem.arrayBuffers / 2 ** 20).toFixed(0)} MiB`,
       `kcat, same topic: ${fmt(kCount)} messages in ${kcatS.toFixed(2)} s first to last -> ${fmt(kcatRate)} msg/s; daemon/kcat = ${(daemonRate / kcatRate).toFixed(3)}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
