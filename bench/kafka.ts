@@ -17,6 +17,9 @@
  * serves the default model settings (mixer, window 64, hop 8) with untrained weights (speed
  * does not depend on them); `--model bootstrap` the daemon's tiny start-up model.
  *
+ * Run from dist (compiled; `npm run bench:kafka` links dist/.cache to the broker jar cache)
+ * so RSS is the daemon's and not a TypeScript loader's (tsx adds about 32 MiB at start).
+ *
  *   npm run bench:kafka -- [--values 1000000] [--streams 1000] [--partitions 4] [--rate 0]
  *                          [--detector model|null] [--model default|bootstrap] [--batch 256]
  *                          [--steps K --samples M]   (scoring overrides of the served model)

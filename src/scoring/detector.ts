@@ -24,10 +24,9 @@ export class Detector {
   static async open(dir: string, runtime: RuntimeOptions, log: Logger, scoring: Partial<ScoringConfig> = {}): Promise<Detector> {
     const det = new Detector(await loadModel(dir, runtime, log), scoring);
     // Build the recipe graph now, not on the first batch.
-    await det.scorer.prepare().catch(async (e: unknown) => {
-      await det.close();
-      throw e;
-    });
+    const recipe = await det.scorer.prepare();
+    if (det.scorer.recipeFallbackReason) log.warn('recipe graph unavailable; scoring step by step', { dir, reason: det.scorer.recipeFallbackReason.slice(0, 300) });
+    else log.debug('scoring path', { dir, path: recipe ? 'recipe graph' : 'step by step' });
     return det;
   }
 

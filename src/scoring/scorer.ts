@@ -68,6 +68,8 @@ export class DiffusionScorer {
   private readonly noiseBank: Float32Array;
   private readonly size: number;
   private recipe: Promise<GraphSession | null> | null = null;
+  /** Why the recipe graph could not be built for a model it should work for; null when it was, or was not meant to be. */
+  recipeFallbackReason: string | null = null;
 
   constructor(
     private readonly model: ScorerModel,
@@ -99,14 +101,20 @@ export class DiffusionScorer {
     if (this.options.recipeGraph === false || !spec || spec.channels !== this.model.channels || spec.window !== this.model.window) return null;
     const weights = extractDenoiserWeights(runtime.modelBytes, spec);
     if (!weights) return null;
-    const graph = buildRecipeGraph(spec, weights, {
-      mode: this.params.mode,
-      steps: this.params.mode === 'reconstruction' ? ddimTimesteps(this.t0Step, this.params.steps) : this.likelihoodSteps(),
-      samples: this.params.samples,
-      noiseBank: this.noiseBank,
-      alphaBar: schedule.alphaBar,
-    });
-    return runtime.derive(graph, RECIPE_OUTPUTS);
+    try {
+      const graph = buildRecipeGraph(spec, weights, {
+        mode: this.params.mode,
+        steps: this.params.mode === 'reconstruction' ? ddimTimesteps(this.t0Step, this.params.steps) : this.likelihoodSteps(),
+        samples: this.params.samples,
+        noiseBank: this.noiseBank,
+        alphaBar: schedule.alphaBar,
+      });
+      return await runtime.derive(graph, RECIPE_OUTPUTS);
+    } catch (e) {
+      // A provider that cannot run the recipe graph still runs the model step by step.
+      this.recipeFallbackReason = String((e as Error).message ?? e);
+      return null;
+    }
   }
 
   private likelihoodSteps(): number[] {
