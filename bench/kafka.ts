@@ -1,28 +1,52 @@
 /**
- * Kafka daemon benchmark: a local broker (test/support/kafka), 1,000,000 values over 1,000
- * streams (JSON messages keyed by stream, one value each), the daemon in-process consuming
- * them while they are produced. Prints messages/s consumed, windows/s scored, p50/p99
- * latency from produce time to score, peak RSS of this process (producer + daemon), and, in
- * the same run, kcat reading the same topic as the raw ceiling.
+ * Kafka daemon benchmark against a local broker (test/support/kafka). The producer runs in
+ * its own process (bench/kafka-producer.ts), so the figures are the daemon's alone: JSON
+ * messages keyed by stream, one value each, `--streams` streams round robin.
  *
- *   npx tsx bench/kafka.ts [--values 1000000] [--streams 1000] [--partitions 4] [--rate msgs/s]
+ * Two measurements, chosen by `--rate`:
+ *  - throughput (`--rate 0`, default): the topic is produced in full first; then the daemon
+ *    reads it from the beginning and `kcat` reads the same topic, and both are timed from
+ *    their first message to their last: "daemon / kcat" compares like with like.
+ *  - latency (`--rate R`): the daemon runs first; the producer sends R messages/s paced;
+ *    latency is from the produce time in the payload to the score event reaching a sink.
+ * Either way: peak RSS of this process (the daemon; the producer is elsewhere) and the
+ * largest number of live streams.
  *
- * Unpaced, the producer outruns scoring and the latency is mostly backlog; --rate below the
- * scoring capacity measures latency under a sustainable load.
+ * `--detector null` replaces the model by a null detector (decode, window, batch, commit,
+ * sinks; no network): the consume path apart from the model. `--model default` (default)
+ * serves the default model settings (mixer, window 64, hop 8) with untrained weights (speed
+ * does not depend on them); `--model bootstrap` the daemon's tiny start-up model.
+ *
+ * Run from dist (compiled; `npm run bench:kafka` links dist/.cache to the broker jar cache)
+ * so RSS is the daemon's and not a TypeScript loader's (tsx adds about 32 MiB at start).
+ *
+ *   npm run bench:kafka -- [--values 1000000] [--streams 1000] [--partitions 4] [--rate 0]
+ *                          [--detector model|null] [--model default|bootstrap] [--batch 256]
+ *                          [--steps K --samples M]   (scoring overrides of the served model)
  */
-import { execFile } from 'node:child_process';
-import { parseArgs } from 'node:util';
-import { promisify } from 'node:util';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
 import kafkajs from 'kafkajs';
+import { coreConfigSchema } from '../src/config/core.js';
 import { daemonConfigSchema } from '../src/config/daemon.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import type { ScoreEventSink } from '../src/daemon/outputs.js';
-import { SyntheticProcess } from '../src/ingest/synthetic.js';
+import type { Window } from '../src/ingest/types.js';
+import { writeModelDir } from '../src/model/artifact.js';
+import { initWeights } from '../src/model/denoiser.js';
+import { makeSchedule } from '../src/model/schedule.js';
+import { buildModelArtifact, denoiserSpecFrom, type CollectedWindows } from '../src/pipeline/train.js';
+import { toScoreEvent } from '../src/scoring/detector.js';
 import type { ScoreEvent } from '../src/scoring/types.js';
-import { createLogger } from '../src/util/log.js';
+import { SyntheticProcess } from '../src/ingest/synthetic.js';
+import { createLogger, type Logger } from '../src/util/log.js';
 import { startKafkaBroker } from '../test/support/kafka/broker.js';
 
-const { Kafka, Partitioners, logLevel } = kafkajs;
+const { Kafka, logLevel } = kafkajs;
 const run = promisify(execFile);
 
 const { values: args } = parseArgs({
@@ -30,29 +54,29 @@ const { values: args } = parseArgs({
     values: { type: 'string', default: '1000000' },
     streams: { type: 'string', default: '1000' },
     partitions: { type: 'string', default: '4' },
-    /** Produce at most this many messages/s (0: as fast as possible); for latency under a sustainable load. */
     rate: { type: 'string', default: '0' },
+    detector: { type: 'string', default: 'model' },
+    model: { type: 'string', default: 'default' },
+    batch: { type: 'string', default: '256' },
+    'max-wait-ms': { type: 'string', default: '20' },
+    /** Scoring overrides (model.scoring), e.g. a one-step recipe: --steps 1. */
+    steps: { type: 'string' },
+    samples: { type: 'string' },
   },
 });
 const N = Number(args.values);
 const S = Number(args.streams);
 const P = Number(args.partitions);
 const RATE = Number(args.rate);
+const NULL_DETECTOR = args.detector === 'null';
 const perStream = Math.floor(N / S);
-const W = 32;
-const H = 8;
-const expectedWindows = S * (Math.floor((perStream - W) / H) + 1);
 
 class LatencySink implements ScoreEventSink {
   readonly name = 'latency';
   readonly latencies: number[] = [];
-  firstAt = 0;
-  lastAt = 0;
   count = 0;
   async write(events: ScoreEvent[]): Promise<void> {
     const now = Date.now();
-    if (!this.firstAt) this.firstAt = now;
-    this.lastAt = now;
     this.count += events.length;
     for (const e of events) if (typeof e.endTs === 'number') this.latencies.push(now - e.endTs);
   }
@@ -63,9 +87,57 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
+/** The default model settings (one channel) with untrained weights, calibrated on synthetic windows. */
+async function defaultModelDir(log: Logger): Promise<string> {
+  const config = coreConfigSchema.parse({});
+  const spec = denoiserSpecFrom(config, 1);
+  const schedule = makeSchedule(config.model.schedule, config.model.T);
+  const proc = new SyntheticProcess({ channels: 1, seed: 3 });
+  const row = new Float64Array(1);
+  const W = config.window.length;
+  const val: Window[] = Array.from({ length: 64 }, (_, i) => {
+    const data = new Float32Array(W);
+    for (let k = 0; k < W; k++) {
+      proc.step(i * 8 + k, row);
+      data[k] = row[0];
+    }
+    return { stream: 'v', channels: 1, length: W, data, start: i * 8, end: i * 8 + W - 1, missing: 0 };
+  });
+  const collected = { channels: ['value'], normalisation: { method: 'robust', center: [0], scale: [1] } } as unknown as CollectedWindows;
+  const { onnx, manifest } = await buildModelArtifact(spec, schedule, initWeights(spec, 1), collected, val, config, { note: 'bench:kafka, untrained' }, log);
+  const dir = path.join(await mkdtemp(path.join(tmpdir(), 'nf-bench-kafka-')), 'model');
+  await writeModelDir(dir, onnx, manifest);
+  return dir;
+}
+
+/** Runs the out-of-process producer to completion; its own summary line. */
+function produce(brokers: string[], topic: string, rate: number): Promise<{ messages: number; seconds: number; rate: number }> {
+  // Beside this file, with its extension: run by tsx, the child gets tsx's loader too (execArgv).
+  const self = fileURLToPath(import.meta.url);
+  const script = path.join(path.dirname(self), `kafka-producer${path.extname(self)}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, '--brokers', brokers.join(','), '--topic', topic, '--values', String(N), '--streams', String(S), '--rate', String(rate)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`producer exited ${code}`))));
+  });
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 30 * 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 async function main(): Promise<void> {
   const log = createLogger({ level: 'warn' });
   const broker = await startKafkaBroker({ heapMb: 1024, logger: log });
+  let modelRoot: string | null = null;
   try {
     const brokers = broker.brokers;
     const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING });
@@ -75,75 +147,85 @@ async function main(): Promise<void> {
     await admin.createTopics({ topics: [{ topic, numPartitions: P, replicationFactor: 1 }], waitForLeaders: true });
     await admin.disconnect();
 
+    const modelDir = args.model === 'bootstrap' ? undefined : await defaultModelDir(log);
+    if (modelDir) modelRoot = path.dirname(modelDir);
     const config = daemonConfigSchema.parse({
       source: { kafka: { brokers, topics: [topic], groupId: 'bench', fromBeginning: true, commitIntervalMs: 1000 } },
-      bootstrap: { channels: 1, window: W, hop: H },
-      model: { watch: false },
+      bootstrap: { channels: 1, window: 32, hop: 8 },
+      model: {
+        watch: false,
+        ...(modelDir ? { dir: modelDir } : {}),
+        scoring: { ...(args.steps ? { steps: Number(args.steps) } : {}), ...(args.samples ? { samples: Number(args.samples) } : {}) },
+      },
       outputs: { stdout: { enabled: false } },
       http: { enabled: false },
-      batching: { maxBatch: 256, maxWaitMs: 20, queueCapacity: 8192 },
+      batching: { maxBatch: Number(args.batch), maxWaitMs: Number(args['max-wait-ms']), queueCapacity: 8192 },
       streams: { maxStreams: S * 2 },
     });
+
+    let produced: { messages: number; seconds: number; rate: number } | null = null;
+    if (RATE === 0) produced = await produce(brokers, topic, 0);
+
     const daemon = new Daemon(config, log);
     const probe = new LatencySink();
     daemon.addSink(probe);
     await daemon.start();
-
-    // Produce while the daemon consumes: ts in the payload is the produce time.
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    const procs = Array.from({ length: S }, (_, s) => new SyntheticProcess({ channels: 1, seed: s + 1, phase: s }));
-    const row = new Float64Array(1);
-    const t0 = Date.now();
-    const batch = 2000;
-    let pending: kafkajs.Message[] = [];
-    const inflight: Promise<unknown>[] = [];
-    for (let step = 0; step < perStream; step++) {
-      for (let s = 0; s < S; s++) {
-        procs[s].step(step, row);
-        pending.push({ key: `s${s}`, value: `{"stream":"s${s}","ts":${Date.now()},"value":${row[0].toFixed(4)}}` });
-        if (pending.length >= batch) {
-          if (RATE > 0) {
-            const due = t0 + ((step * S + s) / RATE) * 1000 - Date.now();
-            if (due > 0) await new Promise((r) => setTimeout(r, due));
-          }
-          inflight.push(producer.send({ topic, acks: 1, messages: pending }));
-          pending = [];
-          if (inflight.length >= 4) await inflight.shift();
-        }
-      }
+    const det = daemon.model.detector();
+    const { length: W, hop: H } = det.model.manifest.window;
+    if (NULL_DETECTOR) {
+      // The consume path without the network: every window gets a zero score.
+      const zero = { raw: 0, score: 0, anomaly: false, topChannel: 0, channelErrors: new Float32Array(1), timeErrors: new Float32Array(W), channelResiduals: new Float32Array(1) };
+      const nullDetector = { scoreEvents: async (ws: Window[]) => ws.map((w) => toScoreEvent(w, zero, det.channelNames, Number.NaN, 'null')) };
+      (daemon.model as unknown as { detector: () => unknown }).detector = () => nullDetector;
     }
-    if (pending.length) inflight.push(producer.send({ topic, acks: 1, messages: pending }));
-    await Promise.all(inflight);
-    const produceS = (Date.now() - t0) / 1000;
-    await producer.disconnect();
+    const expectedWindows = S * (Math.floor((perStream - W) / H) + 1);
+    const source = daemon.source as unknown as { messages: number };
+    let maxStreams = 0;
+    // Where the memory is at the RSS peak: the V8 heap, or buffers outside it (fetches, ORT).
+    let peakMem = process.memoryUsage();
+    const sampler = setInterval(() => {
+      maxStreams = Math.max(maxStreams, daemon.registry.streamCount);
+      const m = process.memoryUsage();
+      if (m.rss > peakMem.rss) peakMem = m;
+    }, 100);
 
-    while (probe.count < expectedWindows) await new Promise((r) => setTimeout(r, 100));
-    const doneAt = Date.now();
-    const messages = (daemon.source as unknown as { messages: number }).messages;
-    const consumeS = (doneAt - t0) / 1000;
-    const scoreS = (probe.lastAt - probe.firstAt) / 1000;
+    const producing = RATE > 0 ? produce(brokers, topic, RATE) : null;
+    await waitFor(() => source.messages > 0, 'the first message');
+    const first = Date.now();
+    await waitFor(() => source.messages >= N, 'every message');
+    const consumedAt = Date.now();
+    await waitFor(() => probe.count >= expectedWindows, 'every window');
+    const scoredAt = Date.now();
+    if (producing) produced = await producing;
+    clearInterval(sampler);
+    maxStreams = Math.max(maxStreams, daemon.registry.streamCount);
     const rssMb = process.resourceUsage().maxRSS / 1024;
     await daemon.stop('benchmark done');
 
-    // Raw ceiling: kcat reading the same topic from the beginning.
-    const k0 = Date.now();
-    const { stdout } = await run('sh', ['-c', `kcat -C -b ${brokers[0]} -t ${topic} -o beginning -e -q | wc -l`], { maxBuffer: 1 << 20 });
-    const kcatS = (Date.now() - k0) / 1000;
-    const kcatCount = Number(stdout.trim());
+    // The same topic through kcat, first message to last (its start-up is timed apart).
+    const clock = `c="date +%s%N"; c | getline x; close(c)`;
+    const k = await run('sh', ['-c', `kcat -C -b ${brokers[0]} -t ${topic} -o beginning -e -q -f '%o\\n' | awk 'NR==1{${clock}; t=x} END{${clock}; print t; print x; print NR}'`], {
+      maxBuffer: 1 << 20,
+    });
+    const [kStart, kEnd, kCount] = k.stdout.trim().split('\n').map(Number);
+    const kcatS = (kEnd - kStart) / 1e9;
 
     const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+    const consumeS = (consumedAt - first) / 1000;
+    const daemonRate = source.messages / consumeS;
+    const kcatRate = kCount / kcatS;
     const lines = [
-      `values/messages produced: ${fmt(N)} over ${S} streams, ${P} partitions (${fmt(N / produceS)} msg/s produced, ${produceS.toFixed(1)} s)`,
-      `daemon messages consumed: ${fmt(messages)} in ${consumeS.toFixed(1)} s from first produce -> ${fmt(messages / consumeS)} msg/s`,
-      `windows scored: ${fmt(probe.count)} (expected ${fmt(expectedWindows)}) -> ${fmt(probe.count / consumeS)} windows/s overall, ${fmt(probe.count / scoreS)} windows/s while scoring`,
-      `latency produce->score: p50 ${fmt(quantile(probe.latencies, 0.5))} ms, p99 ${fmt(quantile(probe.latencies, 0.99))} ms`,
-      `peak RSS (bench process: producer + daemon): ${rssMb.toFixed(0)} MiB`,
-      `kcat raw ceiling: ${fmt(kcatCount)} messages in ${kcatS.toFixed(1)} s -> ${fmt(kcatCount / kcatS)} msg/s; daemon/kcat = ${((messages / consumeS) / (kcatCount / kcatS)).toFixed(3)}`,
+      `detector: ${NULL_DETECTOR ? 'null (decode, window, batch, commit; no model)' : `model (${args.model === 'bootstrap' ? 'bootstrap' : 'default settings'}, ${det.model.spec.arch} W=${W} H=${H} K=${det.scorer.params.steps} M=${det.scorer.params.samples})`}, batch ${args.batch}`,
+      `produced (separate process): ${fmt(produced!.messages)} messages over ${S} streams, ${P} partitions, ${fmt(produced!.rate)} msg/s${RATE ? ` (paced at ${fmt(RATE)})` : ' (before the daemon started)'}`,
+      `daemon consumed: ${fmt(source.messages)} messages in ${consumeS.toFixed(2)} s first to last -> ${fmt(daemonRate)} msg/s; all ${fmt(probe.count)} windows (expected ${fmt(expectedWindows)}) out ${((scoredAt - first) / 1000).toFixed(2)} s after the first message`,
+      `latency produce->score: p50 ${fmt(quantile(probe.latencies, 0.5))} ms, p99 ${fmt(quantile(probe.latencies, 0.99))} ms, max ${fmt(quantile(probe.latencies, 1))} ms`,
+      `peak RSS (this process: daemon only): ${rssMb.toFixed(0)} MiB; live streams at most ${fmt(maxStreams)}; at the sampled peak (${(peakMem.rss / 2 ** 20).toFixed(0)} MiB): V8 heap used ${(peakMem.heapUsed / 2 ** 20).toFixed(0)} of ${(peakMem.heapTotal / 2 ** 20).toFixed(0)} MiB, array buffers ${(peakMem.arrayBuffers / 2 ** 20).toFixed(0)} MiB`,
+      `kcat, same topic: ${fmt(kCount)} messages in ${kcatS.toFixed(2)} s first to last -> ${fmt(kcatRate)} msg/s; daemon/kcat = ${(daemonRate / kcatRate).toFixed(3)}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     await broker.stop();
+    if (modelRoot) await rm(modelRoot, { recursive: true, force: true });
   }
 }
 

@@ -36,7 +36,7 @@ function floatAttr(name: string, f: number) {
 }
 
 /** GraphOps that append ONNX nodes; values are tensor names. */
-class OnnxGraphBuilder implements GraphOps<string> {
+export class OnnxGraphBuilder implements GraphOps<string> {
   readonly nodes: Node[] = [];
   readonly initializers: Tensor[] = [];
   private readonly constants = new Set<string>();
@@ -44,13 +44,13 @@ class OnnxGraphBuilder implements GraphOps<string> {
 
   constructor(private readonly weights: Weights, private readonly shapes: Map<string, number[]>) {}
 
-  private node(opType: string, inputs: string[], attrs: ReturnType<typeof intAttr>[] = [], output?: string): string {
+  protected node(opType: string, inputs: string[], attrs: ReturnType<typeof intAttr>[] = [], output?: string): string {
     const out = output ?? `${opType.toLowerCase()}_${this.counter++}`;
     this.nodes.push(onnx.NodeProto.create({ opType, input: inputs, output: [out], name: `${out}_node`, attribute: attrs }));
     return out;
   }
 
-  private int64Const(values: number[]): string {
+  protected int64Const(values: number[]): string {
     const name = `const_i64_${values.join('_').replace(/-/g, 'm')}`;
     if (!this.constants.has(name)) {
       this.constants.add(name);
@@ -118,7 +118,7 @@ class OnnxGraphBuilder implements GraphOps<string> {
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]) {
+export function valueInfo(name: string, dims: (number | string)[]) {
   return onnx.ValueInfoProto.create({
     name,
     type: onnx.TypeProto.create({

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ModelInputError, ModelLoadError, ProviderError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -27,11 +28,17 @@ const PROVIDER_CHAINS: Record<Exclude<ExecutionProvider, 'auto'>, string[]> = {
  * that the graph has the noisefloor contract (x [B,C,W], t [B] -> eps [B,C,W]).
  */
 export class DenoiserRuntime {
+  /** Sessions built from this model (the scoring recipe graph), released with it. */
+  private readonly derived: GraphSession[] = [];
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly provider: Exclude<ExecutionProvider, 'auto'>,
     readonly channels: number,
     readonly window: number,
+    /** The model.onnx bytes, for graphs derived from its weights. */
+    readonly modelBytes: Uint8Array,
+    private readonly intraOpThreads: number,
   ) {}
 
   static async create(
@@ -49,7 +56,8 @@ export class DenoiserRuntime {
         checkContract(session, expected);
         if (opts.provider === 'auto') log.info('execution provider selected', { provider });
         else log.debug('execution provider', { provider });
-        return new DenoiserRuntime(session, provider, expected.channels, expected.window);
+        const bytes = typeof model === 'string' ? readFileSync(model) : model;
+        return new DenoiserRuntime(session, provider, expected.channels, expected.window, bytes, opts.intraOpThreads);
       } catch (e) {
         if (e instanceof ModelLoadError) throw e;
         lastError = e;
@@ -75,6 +83,72 @@ export class DenoiserRuntime {
       t: new ort.Tensor('float32', t, [B]),
     });
     return out.eps.data as Float32Array;
+  }
+
+  /**
+   * A session for another graph derived from this model, on the same provider, with the
+   * session options chosen by `npm run bench:score -- --sweep`; released with this runtime.
+   */
+  async derive(graph: Uint8Array, outputs: readonly string[]): Promise<GraphSession> {
+    const session = await ort.InferenceSession.create(graph, {
+      executionProviders: PROVIDER_CHAINS[this.provider],
+      ...DERIVED_SESSION_OPTIONS,
+      ...(this.intraOpThreads > 0 ? { intraOpNumThreads: this.intraOpThreads } : {}),
+    });
+    const g = new GraphSession(session, outputs);
+    this.derived.push(g);
+    return g;
+  }
+
+  async release(): Promise<void> {
+    for (const g of this.derived.splice(0)) await g.release();
+    await this.session.release();
+  }
+}
+
+/**
+ * Options of derived (recipe) sessions, chosen by measurement on the CPU provider
+ * (`npm run bench:score -- --sweep`, docs/BENCHMARKS.md): full graph optimisation,
+ * sequential execution, and intra-op threads that sleep instead of spinning between
+ * operators: on a loaded machine spinning threads fight the other processes (and the
+ * event loop) for the cores, and the recipe ran at half the speed with them.
+ */
+export const DERIVED_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  graphOptimizationLevel: 'all',
+  executionMode: 'sequential',
+  enableCpuMemArena: true,
+  enableMemPattern: true,
+  extra: { session: { intra_op: { allow_spinning: '0' } } },
+};
+
+/**
+ * One float32 graph with a single input of shape [n, ...] and float32 outputs of shape
+ * [n, ...]. onnxruntime-node 1.30 accepts pre-allocated output tensors but fills them by a
+ * copy and still returns tensors of its own (measured: same values, other memory), so the
+ * outputs ORT returns are used as they are: one allocation per output per run.
+ */
+export class GraphSession {
+  private readonly inputName: string;
+  private readonly inner: number[];
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly outputs: readonly string[],
+  ) {
+    this.inputName = session.inputNames[0];
+    const meta = session.inputMetadata.find((m) => m.name === this.inputName);
+    this.inner = meta && meta.isTensor ? meta.shape.slice(1).map((d) => (typeof d === 'number' ? d : Number.NaN)) : [];
+    if (this.inner.some((d) => !Number.isInteger(d))) throw new ModelLoadError('a derived graph must have a fixed input shape apart from the leading batch dimension');
+  }
+
+  /** Runs `n` rows of input; returns each output [n, ...] row-major. */
+  async run(input: Float32Array, n: number): Promise<Record<string, Float32Array>> {
+    const rowSize = this.inner.reduce((a, b) => a * b, 1);
+    if (input.length !== n * rowSize) throw new ModelInputError(`input has ${input.length} values, expected ${n} x ${rowSize}`);
+    const out = await this.session.run({ [this.inputName]: new ort.Tensor('float32', input, [n, ...this.inner]) });
+    const result: Record<string, Float32Array> = {};
+    for (const name of this.outputs) result[name] = out[name].data as Float32Array;
+    return result;
   }
 
   async release(): Promise<void> {

@@ -186,7 +186,7 @@ async function calibrateOnValidation(
 ) {
   const runtime = await DenoiserRuntime.create(onnx, { channels: spec.channels, window: spec.window }, { provider: 'cpu', intraOpThreads: config.runtime.intraOpThreads }, log);
   try {
-    const scorer = new DiffusionScorer({ runtime, schedule, normalisation, channels: spec.channels, window: spec.window }, config.scoring, null);
+    const scorer = new DiffusionScorer({ runtime, schedule, normalisation, channels: spec.channels, window: spec.window, spec }, config.scoring, null);
     const raws = await scorer.scoreRaw(val);
     return calibrate(
       raws.map((r) => r.raw),

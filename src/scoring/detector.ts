@@ -22,7 +22,12 @@ export class Detector {
   }
 
   static async open(dir: string, runtime: RuntimeOptions, log: Logger, scoring: Partial<ScoringConfig> = {}): Promise<Detector> {
-    return new Detector(await loadModel(dir, runtime, log), scoring);
+    const det = new Detector(await loadModel(dir, runtime, log), scoring);
+    // Build the recipe graph now, not on the first batch.
+    const recipe = await det.scorer.prepare();
+    if (det.scorer.recipeFallbackReason) log.warn('recipe graph unavailable; scoring step by step', { dir, reason: det.scorer.recipeFallbackReason.slice(0, 300) });
+    else log.debug('scoring path', { dir, path: recipe ? 'recipe graph' : 'step by step' });
+    return det;
   }
 
   get version(): string {

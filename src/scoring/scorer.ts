@@ -1,6 +1,8 @@
 import type { Window } from '../ingest/types.js';
 import { normaliseWindow, type NormalisationParams } from '../ingest/normaliser.js';
-import type { DenoiserRuntime } from '../model/runtime.js';
+import type { DenoiserSpec } from '../model/denoiser.js';
+import { buildRecipeGraph, extractDenoiserWeights, RECIPE_OUTPUTS } from '../model/recipe-graph.js';
+import type { DenoiserRuntime, GraphSession } from '../model/runtime.js';
 import { ddimTimesteps, type NoiseSchedule } from '../model/schedule.js';
 import type { ScoringConfig } from '../config/core.js';
 import { ModelInputError } from '../util/errors.js';
@@ -33,6 +35,17 @@ export interface ScorerModel {
   normalisation: NormalisationParams;
   channels: number;
   window: number;
+  /** The denoiser's architecture; with it (and a model.onnx noisefloor exported) the recipe runs as one graph. */
+  spec?: DenoiserSpec;
+}
+
+export interface ScorerOptions {
+  /**
+   * Score with the recipe graph (one ORT run per batch) when the model allows it; false
+   * keeps the step-by-step path (one ORT run per DDIM step, arithmetic in JavaScript),
+   * which is also what a foreign model.onnx gets.
+   */
+  recipeGraph?: boolean;
 }
 
 /**
@@ -45,20 +58,68 @@ export interface ScorerModel {
  * The M noises come from a fixed, seeded bank shared by all windows (common random
  * numbers): a window's score does not depend on which batch it was in, so `score`,
  * `serve` and `evaluate` agree window for window, and score differences between windows
- * are not sampling noise. All windows of a call times M go through ORT as one batch per
- * step (split only beyond `batchSize` windows).
+ * are not sampling noise. All windows of a call times M go through ORT as one batch (split
+ * only beyond `batchSize` windows): with a model noisefloor exported, the whole recipe
+ * (noising, the K x M denoiser passes, residuals, pooled statistics) is one ORT run per
+ * batch through the recipe graph (src/model/recipe-graph.ts); for any other model.onnx one
+ * run per DDIM step with the arithmetic here in JavaScript. Both give the same scores.
  */
 export class DiffusionScorer {
   private readonly noiseBank: Float32Array;
   private readonly size: number;
+  private recipe: Promise<GraphSession | null> | null = null;
+  /** Why the recipe graph could not be built for a model it should work for; null when it was, or was not meant to be. */
+  recipeFallbackReason: string | null = null;
 
   constructor(
     private readonly model: ScorerModel,
     readonly params: ScoringConfig,
     private readonly calibration: Calibration | null,
+    private readonly options: ScorerOptions = {},
   ) {
     this.size = model.channels * model.window;
     this.noiseBank = new Rng(params.seed).fillNormal(new Float32Array(params.samples * this.size));
+  }
+
+  /**
+   * Builds the recipe graph from the model's weights (once; later calls return the same
+   * session). Null when the scorer runs step by step: disabled, no spec, or a model.onnx
+   * that noisefloor's exporter did not write.
+   */
+  prepare(): Promise<GraphSession | null> {
+    this.recipe ??= this.buildRecipe();
+    return this.recipe;
+  }
+
+  /** Whether batches go through the one-run recipe graph (after `prepare`). */
+  async usesRecipeGraph(): Promise<boolean> {
+    return (await this.prepare()) !== null;
+  }
+
+  private async buildRecipe(): Promise<GraphSession | null> {
+    const { spec, runtime, schedule } = this.model;
+    if (this.options.recipeGraph === false || !spec || spec.channels !== this.model.channels || spec.window !== this.model.window) return null;
+    const weights = extractDenoiserWeights(runtime.modelBytes, spec);
+    if (!weights) return null;
+    try {
+      const graph = buildRecipeGraph(spec, weights, {
+        mode: this.params.mode,
+        steps: this.params.mode === 'reconstruction' ? ddimTimesteps(this.t0Step, this.params.steps) : this.likelihoodSteps(),
+        samples: this.params.samples,
+        noiseBank: this.noiseBank,
+        alphaBar: schedule.alphaBar,
+      });
+      return await runtime.derive(graph, RECIPE_OUTPUTS);
+    } catch (e) {
+      // A provider that cannot run the recipe graph still runs the model step by step.
+      this.recipeFallbackReason = String((e as Error).message ?? e);
+      return null;
+    }
+  }
+
+  private likelihoodSteps(): number[] {
+    const T = this.model.schedule.T;
+    return this.params.likelihoodTs.map((f) => Math.max(0, Math.min(T - 1, Math.round(f * (T - 1)))));
   }
 
   /** Step index of the partial-noising depth. */
@@ -84,14 +145,33 @@ export class DiffusionScorer {
           `window of stream "${w.stream}" is ${w.channels} x ${w.length}, the model expects ${this.model.channels} x ${this.model.window}`,
         );
     const out: RawScore[] = [];
+    const recipe = await this.prepare();
     for (let i = 0; i < windows.length; i += this.params.batchSize) {
       const chunk = windows.slice(i, i + this.params.batchSize);
       const x0 = new Float32Array(chunk.length * this.size);
       chunk.forEach((w, j) => normaliseWindow(this.model.normalisation, w.data, w.length, x0, j * this.size));
+      if (recipe) {
+        this.collect(await recipe.run(x0, chunk.length), chunk.length, out);
+        continue;
+      }
       const err = this.params.mode === 'likelihood' ? await this.likelihoodErrors(x0, chunk.length) : await this.reconstructionErrors(x0, chunk.length);
       out.push(...this.summarise(err, chunk.length));
     }
     return out;
+  }
+
+  /** Per-window results as views of the recipe graph's output buffer (no copies). */
+  private collect(r: Record<string, Float32Array>, n: number, out: RawScore[]): void {
+    const C = this.model.channels;
+    const W = this.model.window;
+    const { raw, channelErrors, timeErrors, channelResiduals } = r;
+    for (let i = 0; i < n; i++)
+      out.push({
+        raw: raw[i],
+        channelErrors: channelErrors.subarray(i * C, (i + 1) * C),
+        timeErrors: timeErrors.subarray(i * W, (i + 1) * W),
+        channelResiduals: channelResiduals.subarray(i * C, (i + 1) * C),
+      });
   }
 
   /** Mean squared error and mean signed residual per window, channel and step: [n, C, W]. */
@@ -148,11 +228,10 @@ export class DiffusionScorer {
    * sqrt(1 - abar) / sqrt(abar) * (eps_theta - eps), so both modes report it in model units.
    */
   private async likelihoodErrors(x0: Float32Array, n: number): Promise<ElementErrors> {
-    const { samples: M, likelihoodTs } = this.params;
+    const { samples: M } = this.params;
     const S = this.size;
     const ab = this.model.schedule.alphaBar;
-    const T = this.model.schedule.T;
-    const ts = likelihoodTs.map((f) => Math.max(0, Math.min(T - 1, Math.round(f * (T - 1)))));
+    const ts = this.likelihoodSteps();
     const rows = n * M * ts.length;
     const xt = new Float32Array(rows * S);
     const tvec = new Float32Array(rows);
