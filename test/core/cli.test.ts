@@ -68,7 +68,7 @@ describe('noisefloor CLI', () => {
 
   it('score on normal data exits 0 with --fail-on-anomaly when nothing is flagged, and writes JSONL', () => {
     // Both outcomes are asserted, not derived from the output: 68 windows of fresh normal data
-    // are expected clean (the model is calibrated to 1 % of windows, and the data and training
+    // are expected clean (the model is calibrated to 0.1 % of windows, and the data and training
     // are seeded, so this is a fixed case), and the incident test above asserts exit 1.
     const file = writeSeriesCsv(path.join(dir, 'data/quiet.csv'), 300, { seed: 31 });
     const r = cli(['score', '--model', model, file, '--format', 'jsonl', '--fail-on-anomaly']);

@@ -28,7 +28,9 @@ window: { length: 32, hop: 4 }
 model: { arch: mixer, patch: 4, dim: 32, depth: 2, T: 100 }
 train: { epochs: 8, stepsPerEpoch: 30, batchSize: 64, patience: 4 }
 scoring: { t0: 0.3, steps: 4, samples: 2 }
-calibration: { targetFalseAlarmRate: 0.01 }
+# The CLI tests assert "no flag outside the incident" over ~250 normal windows: at a 1 % target
+# about 2.5 false flags are expected by design, so the target is the default's 0.1 %.
+calibration: { targetFalseAlarmRate: 0.001 }
 `;
 
 export function writeSeriesCsv(
