@@ -136,11 +136,17 @@ export class AudioWindower {
     return s;
   }
 
-  private offsetFor(start: number): number {
+  /** RMS level (dB FS) of the samples a window's frames own, [start·hop, (start + W)·hop). */
+  private windowLevelDb(start: number): number {
+    const { frames: W, hop } = this.settings;
+    return levelDb(this.blockSum(start, start + W), W * hop);
+  }
+
+  private offsetFor(start: number, windowLevel: number): number {
     const { loudness, frames: W, hop, sampleRate } = this.settings;
     if (loudness.mode === 'none') return 0;
     let level: number;
-    if (loudness.mode === 'window') level = levelDb(this.blockSum(start, start + W), W * hop);
+    if (loudness.mode === 'window') level = windowLevel;
     else if (this.clipLevelDb !== undefined) level = this.clipLevelDb;
     else {
       const k = Math.max(1, Math.round((loudness.clipSeconds * sampleRate) / hop));
@@ -152,13 +158,14 @@ export class AudioWindower {
 
   private makeWindow(start: number): Window {
     const { nMels, frames: W, hop, nFft, sampleRate } = this.settings;
-    const off = this.offsetFor(start);
+    const level = this.windowLevelDb(start);
+    const off = this.offsetFor(start, level);
     const data = new Float32Array(nMels * W);
     for (let j = 0; j < W; j++) {
       const f = this.frames[start + j - this.frameBase];
       for (let m = 0; m < nMels; m++) data[m * W + j] = f[m] + off;
     }
-    const w: Window = { stream: this.stream, channels: nMels, length: W, data, start, end: start + W - 1, missing: 0 };
+    const w: Window = { stream: this.stream, channels: nMels, length: W, data, start, end: start + W - 1, missing: 0, levelDb: level };
     if (this.startTimeMs !== undefined) {
       w.startTs = this.startTimeMs + ((start * hop) / sampleRate) * 1000;
       w.endTs = this.startTimeMs + (((start + W - 1) * hop + nFft) / sampleRate) * 1000;

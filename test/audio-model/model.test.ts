@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clipCalibrationFrom } from '../../src/audio/clip-stats.js';
 import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../src/audio/config.js';
 import { aggregateScores, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/audio/score.js';
 import { runAudioTrainJob } from '../../src/audio/train.js';
@@ -103,6 +104,39 @@ describe('audio model (tiny, synthetic)', () => {
     const auc = aucRoc([...nBase, ...nLoud].map((c) => c.raw), [...nBase.map(() => 0), ...nLoud.map(() => 1)]);
     expect(auc).toBe(1);
     nLoud.forEach((c, i) => expect(c.raw).toBeGreaterThan(1.3 * nBase[i].raw));
+  });
+});
+
+describe('clip statistics of a trained model (calibrated on held-out normal windows)', () => {
+  let det: Detector;
+  beforeAll(async () => {
+    det = await Detector.open(path.join(dir, 'model-window'), { provider: 'cpu', intraOpThreads: 1 }, silentLogger);
+  });
+  afterAll(async () => {
+    await det?.close();
+  });
+
+  it('the manifest holds a clip calibration fitted on the training clips\' held-out windows', async () => {
+    const m = await readManifest(path.join(dir, 'model-window'));
+    const cal = clipCalibrationFrom(m.features);
+    expect(cal).not.toBeNull();
+    expect(cal!.segments).toBe(trainFiles.length);
+    expect(cal!.residual.mean).toHaveLength(16);
+    expect(cal!.use).toEqual(tinyAudioConfig().audio.clipScores);
+    expect(cal!.level.mean).toBeCloseTo(20 * Math.log10(RMS), 0);
+  });
+
+  it('flags a louder machine by its level and a changed spectrum at the same level; normal clips stay unflagged', async () => {
+    const n = await scoreAll(det, normalTest);
+    const a = await scoreAll(det, abnormalTest);
+    const loud = await scoreAll(det, louder);
+    for (const c of n) expect(c.anomaly).toBe(false);
+    for (const c of loud) expect(c.stats).toMatchObject({ anomaly: true, top: 'level' });
+    for (const c of a) expect(c.anomaly).toBe(true);
+    // The combined score ranks both kinds above every normal clip, and `score` is its 1 − p.
+    const labels = [...n.map(() => 0), ...a.map(() => 1), ...loud.map(() => 1)];
+    expect(aucRoc([...n, ...a, ...loud].map((c) => c.rank), labels)).toBe(1);
+    for (const c of [...n, ...a, ...loud]) expect(c.score).toBeCloseTo(c.stats!.combinedScore, 12);
   });
 });
 
