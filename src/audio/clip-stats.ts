@@ -14,14 +14,18 @@
  *             a steady change of the spectrum the denoiser pulls back towards normal
  *   spectrum  ln(mean_m ((x̄_m − ν_m) / t_m)²)   x̄_m = pooled loudness-normalised log-mel
  *             of band m: the clip's spectral shape against the normal shape
+ *   spectrumDb ln(mean_m (x̄_m − ν_m)²)          the same in plain dB (bands with large
+ *             level changes weigh more, however steady they are in normal audio)
  *   level     10·log10(mean power) dB FS          the loudness the spectral scores drop
  *
- * Calibration on normal data (`fitClipCalibration`, at training): the held-out validation
- * windows of each training clip (the newest `train.validationSplit` of it, never trained
- * on) form one reference segment per clip. μ_m, s_m (ν_m, t_m) are the mean and standard
- * deviation over segments of their pooled band values; each statistic's reference mean
- * and sd come from the segments' own values, with the band references refitted without
- * the segment (leave one out), so a segment is never compared with itself. Surprise
+ * Calibration on normal data (`fitClipCalibration`, at training): reference segments of
+ * normal audio the denoiser never trained on — parts of the training files set aside by
+ * `audio.calibrationClips` (train.ts), else the held-out validation tail of every training
+ * clip. μ_m, s_m (ν_m, t_m) are the mean and standard deviation over segments of their
+ * pooled band values. A reference segment's own distances are taken against band
+ * references fitted without its recording (leave one recording out), and every
+ * statistic's spread is measured across recordings, so recording-to-recording variation
+ * (what a new clip shows) is in the reference, not just within-recording noise. Surprise
  * z = (value − mean) / sd; for `level` |z| (louder and quieter are both faults); for
  * `peak` the normal quantile of 1 − p.
  *
@@ -39,7 +43,7 @@
 import type { Calibration } from '../model/artifact.js';
 import { exceedanceProbability } from '../scoring/calibration.js';
 
-export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'level'] as const;
+export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level'] as const;
 export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
 export const CLIP_CALIBRATION_VERSION = 1;
 
@@ -76,6 +80,7 @@ export interface ClipCalibration {
   error: StatReference;
   shift: StatReference;
   spectrumShift: StatReference;
+  spectrumDb: StatReference;
   level: StatReference;
   /** Members of the combined score. */
   use: ClipStatistic[];
@@ -86,7 +91,7 @@ export interface ClipCalibration {
 export interface ClipStatistics {
   windows: number;
   /** Pooled values: ln mean raw, max raw, ln shift, ln spectrum distance, level dB FS. */
-  values: { error: number; peak: number; shift: number; spectrum: number; level: number };
+  values: { error: number; peak: number; shift: number; spectrum: number; spectrumDb: number; level: number };
   /** Surprise of each statistic against normal (standard normal units, larger = stranger). */
   z: Record<ClipStatistic, number>;
   /** max z over the members, its Bonferroni p-value, 1 − p, and p ≤ the false-alarm rate. */
@@ -191,11 +196,11 @@ function pool(cs: readonly WindowContribution[]): Pooled {
 const SD_FLOOR = { band: 1e-5, log: 1e-4, levelDb: 0.1 };
 
 /** ln of the mean squared standardised distance of pooled band values to a band reference. */
-function bandDistance(values: ArrayLike<number>, ref: BandReference): number {
+function bandDistance(values: ArrayLike<number>, ref: BandReference, standardise = true): number {
   const M = values.length;
   let s = 0;
   for (let m = 0; m < M; m++) {
-    const z = (values[m] - ref.mean[m]) / ref.sd[m];
+    const z = (values[m] - ref.mean[m]) / (standardise ? ref.sd[m] : 1);
     s += z * z;
   }
   return Math.log(s / M + 1e-12);
@@ -209,6 +214,7 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     peak: p.maxRaw,
     shift: bandDistance(p.residual, cal.residual),
     spectrum: bandDistance(p.spectrum, cal.spectrum),
+    spectrumDb: bandDistance(p.spectrum, cal.spectrum, false),
     level: p.levelDb,
   };
   const std = (v: number, r: StatReference) => (v - r.mean) / r.sd;
@@ -218,6 +224,7 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     peak: normalQuantileUpper(peakP),
     shift: std(values.shift, cal.shift),
     spectrum: std(values.spectrum, cal.spectrumShift),
+    spectrumDb: std(values.spectrumDb, cal.spectrumDb),
     level: Number.isFinite(values.level) ? Math.abs(std(values.level, cal.level)) : 0,
   };
   const use = cal.use.length ? cal.use : (['error'] as ClipStatistic[]);
@@ -287,14 +294,14 @@ function meanSd(xs: ArrayLike<number>, floor: number): StatReference {
   return { mean, sd: Math.max(sd, floor) };
 }
 
-function bandReference(rows: Float64Array[], skip = -1): BandReference {
+function bandReference(rows: Float64Array[], keep: (i: number) => boolean = () => true): BandReference {
   const M = rows[0].length;
   const mean: number[] = [];
   const sd: number[] = [];
   for (let m = 0; m < M; m++) {
     const col: number[] = [];
     rows.forEach((r, i) => {
-      if (i !== skip) col.push(r[m]);
+      if (keep(i)) col.push(r[m]);
     });
     const r = meanSd(col, SD_FLOOR.band);
     mean.push(r.mean);
@@ -303,39 +310,76 @@ function bandReference(rows: Float64Array[], skip = -1): BandReference {
   return { mean, sd };
 }
 
+/**
+ * Reference of a per-segment value with recording-to-recording variation in its spread: the
+ * mean over all segments, and the rms deviation of each segment from the mean of the
+ * segments of *other* recordings (segments of one recording are alike, so their own spread
+ * would understate how far a new recording lands).
+ */
+function crossReference(values: number[], groups: number[], floor: number): StatReference {
+  const all = meanSd(values, floor);
+  const distinct = new Set(groups).size;
+  if (distinct < 2) return all;
+  let ss = 0;
+  values.forEach((v, i) => {
+    const others = values.filter((_, j) => groups[j] !== groups[i]);
+    const d = v - others.reduce((s, x) => s + x, 0) / others.length;
+    ss += d * d;
+  });
+  return { mean: all.mean, sd: Math.max(Math.sqrt(ss / values.length), all.sd, floor) };
+}
+
 export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'peak', 'shift', 'level'];
 
 /**
  * Fits the clip calibration from reference segments of held-out normal windows (one list
- * per segment, in time order). Needs at least 3 segments; band references are refitted
- * without each segment for that segment's own values (leave one out).
+ * per segment, in time order). `groups[i]` names the recording segment i came from
+ * (default: every segment its own): band references for a segment's own distance leave
+ * its whole recording out, and every statistic's spread is measured across recordings
+ * (crossReference). Needs at least 3 segments from at least 2 recordings.
  */
-export function fitClipCalibration(segments: WindowContribution[][], opts: { use?: ClipStatistic[]; falseAlarmRate: number }): ClipCalibration {
-  const segs = segments.filter((s) => s.length > 0);
-  if (segs.length < 3) throw new RangeError(`clip calibration needs at least 3 reference segments, got ${segs.length}`);
+export function fitClipCalibration(
+  segments: WindowContribution[][],
+  opts: { use?: ClipStatistic[]; falseAlarmRate: number; groups?: number[] },
+): ClipCalibration {
+  const kept = segments.map((s, i) => [s, opts.groups?.[i] ?? i] as const).filter(([s]) => s.length > 0);
+  const segs = kept.map(([s]) => s);
+  const groups = kept.map(([, g]) => g);
+  if (segs.length < 3 || new Set(groups).size < 2)
+    throw new RangeError(`clip calibration needs at least 3 reference segments from 2 recordings, got ${segs.length} from ${new Set(groups).size}`);
   const pooled = segs.map(pool);
   const residuals = pooled.map((p) => p.residual);
   const spectra = pooled.map((p) => p.spectrum);
   const shift: number[] = [];
   const spec: number[] = [];
+  const specDb: number[] = [];
   pooled.forEach((p, i) => {
-    shift.push(bandDistance(p.residual, bandReference(residuals, i)));
-    spec.push(bandDistance(p.spectrum, bandReference(spectra, i)));
+    const other = (j: number) => groups[j] !== groups[i];
+    shift.push(bandDistance(p.residual, bandReference(residuals, other)));
+    const ref = bandReference(spectra, other);
+    spec.push(bandDistance(p.spectrum, ref));
+    specDb.push(bandDistance(p.spectrum, ref, false));
   });
+  const levels = pooled.map((p) => p.levelDb);
+  const finite = levels.map(Number.isFinite);
   return {
     version: CLIP_CALIBRATION_VERSION,
     segments: segs.length,
     windowsPerSegment: segs.reduce((s, x) => s + x.length, 0) / segs.length,
     residual: bandReference(residuals),
     spectrum: bandReference(spectra),
-    error: meanSd(
+    error: crossReference(
       pooled.map((p) => Math.log(Math.max(p.meanRaw, 1e-12))),
+      groups,
       SD_FLOOR.log,
     ),
+    // Distances are already taken against other recordings: their own spread is the reference.
     shift: meanSd(shift, SD_FLOOR.log),
     spectrumShift: meanSd(spec, SD_FLOOR.log),
-    level: meanSd(
-      pooled.map((p) => p.levelDb).filter(Number.isFinite),
+    spectrumDb: meanSd(specDb, SD_FLOOR.log),
+    level: crossReference(
+      levels.filter((_, i) => finite[i]),
+      groups.filter((_, i) => finite[i]),
       SD_FLOOR.levelDb,
     ),
     use: opts.use ?? DEFAULT_CLIP_STATISTICS,

@@ -77,6 +77,12 @@ export const audioSchema = z
      * band), spectrum (pooled log-mel shape per band), level (RMS level, dB FS).
      */
     clipScores: z.array(z.enum(CLIP_STATISTICS)).min(1).default([...DEFAULT_CLIP_STATISTICS]),
+    /**
+     * Share of the training files (at least 3, when there are >= 6) set aside from
+     * training to calibrate the clip statistics on recordings the model never saw; 0 uses
+     * the held-out tail of every training clip instead.
+     */
+    calibrationClips: z.number().min(0).max(0.5).default(0.3),
     /** serve: windows per device pooled into the horizon statistics (36 ≈ 10 s at the default hop). */
     horizonWindows: z.number().int().min(1).max(100_000).default(36),
   })

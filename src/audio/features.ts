@@ -243,16 +243,20 @@ export async function fileLevelDb(file: string, settings: AudioSettings): Promis
 /**
  * Windows of a WAV file, in batches, with bounded memory (readWavChunks → AudioWindower).
  * Loudness 'clip' makes a first pass for the clip's level. `stats` is filled at the end.
+ * `gainDb` scales the samples first (e.g. to score clips brought to one RMS level).
  */
 export async function* fileWindows(
   file: string,
   settings: AudioSettings,
-  opts: { hopFrames?: number; stream?: string; stats?: Partial<FileFeatureStats>; chunkFrames?: number } = {},
+  opts: { hopFrames?: number; stream?: string; stats?: Partial<FileFeatureStats>; chunkFrames?: number; gainDb?: number } = {},
 ): AsyncGenerator<Window[], void, undefined> {
   const info = await readWavInfo(file);
-  const clipLevelDb = settings.loudness.mode === 'clip' ? await fileLevelDb(file, settings) : undefined;
+  const gainDb = opts.gainDb ?? 0;
+  const clipLevelDb = settings.loudness.mode === 'clip' ? (await fileLevelDb(file, settings)) + gainDb : undefined;
   const w = new AudioWindower(settings, { stream: opts.stream ?? file, inputRate: info.sampleRate, hopFrames: opts.hopFrames, clipLevelDb });
+  const g = Math.pow(10, gainDb / 20);
   for await (const chunk of readWavChunks(file, { channel: settings.channel, chunkFrames: opts.chunkFrames ?? 32768 })) {
+    if (gainDb !== 0) for (let i = 0; i < chunk.length; i++) chunk[i] *= g;
     const ws = w.push(chunk);
     if (ws.length) yield ws;
   }

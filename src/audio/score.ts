@@ -84,6 +84,8 @@ export interface ScoreClipOptions {
   batchSize?: number;
   /** Audio settings; default the model's. */
   settings?: AudioSettings;
+  /** Gain applied to the samples before anything else, dB (level equalisation experiments). */
+  gainDb?: number;
 }
 
 export async function scoreClip(file: string, detector: Detector, opts: ScoreClipOptions = {}): Promise<ClipScore> {
@@ -124,7 +126,7 @@ export async function scoreClip(file: string, detector: Detector, opts: ScoreCli
     });
   };
   const stats: Partial<FileFeatureStats> = {};
-  for await (const ws of fileWindows(file, a, { stream: path.basename(file), stats })) {
+  for await (const ws of fileWindows(file, a, { stream: path.basename(file), stats, gainDb: opts.gainDb })) {
     pending.push(...ws);
     if (pending.length >= batchSize) await flush();
   }

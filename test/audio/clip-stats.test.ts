@@ -47,8 +47,24 @@ describe('clip statistics', () => {
     expect(cal.residual.mean).toHaveLength(M);
     expect(cal.spectrum.mean[5]).toBeCloseTo(-50, 0);
     expect(cal.level.mean).toBeCloseTo(-44, 0);
-    for (const r of [cal.error, cal.shift, cal.spectrumShift, cal.level]) expect(r.sd).toBeGreaterThan(0);
+    for (const r of [cal.error, cal.shift, cal.spectrumShift, cal.spectrumDb, cal.level]) expect(r.sd).toBeGreaterThan(0);
     expect(() => fitClipCalibration(segments(2, 2, 20), { falseAlarmRate: 0.01 })).toThrow(/at least 3 reference segments/);
+    expect(() => fitClipCalibration(segments(2, 4, 20), { falseAlarmRate: 0.01, groups: [0, 0, 0, 0] })).toThrow(/from 2 recordings/);
+  });
+
+  it('measures spreads across recordings: segments of one recording that sit apart from the others widen the reference', () => {
+    // 4 recordings × 3 segments; each recording has its own level offset.
+    const rng = new Rng(5);
+    const segs: WindowContribution[][] = [];
+    const groups: number[] = [];
+    for (let g = 0; g < 4; g++)
+      for (let k = 0; k < 3; k++) {
+        segs.push(Array.from({ length: 20 }, () => contribution(rng, { levelDb: -44 + 1.5 * (g - 1.5) })));
+        groups.push(g);
+      }
+    const byRecording = fitClipCalibration(segs, { falseAlarmRate: 0.01, groups });
+    expect(byRecording.level.sd).toBeGreaterThan(1);
+    expect(byRecording.level.sd).toBeGreaterThanOrEqual(fitClipCalibration(segs, { falseAlarmRate: 0.01 }).level.sd);
   });
 
   it('normal clips stay unflagged; a louder clip is flagged by level, a changed band at equal level by spectrum, a residual shift by shift', () => {
