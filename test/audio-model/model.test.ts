@@ -4,8 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clipCalibrationFrom } from '../../src/audio/clip-stats.js';
+import { AudioEventScorer, pooledScore } from '../../src/audio/horizon.js';
+import { AudioStreams } from '../../src/audio/stream.js';
+import { readWav } from '../../src/ingest/audio/index.js';
+import type { Window } from '../../src/ingest/types.js';
+import type { ScoreEvent } from '../../src/scoring/types.js';
+import { Rng } from '../../src/util/rng.js';
 import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../src/audio/config.js';
-import { aggregateScores, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/audio/score.js';
+import { aggregateScores, audioSettingsOf, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/audio/score.js';
 import { runAudioTrainJob } from '../../src/audio/train.js';
 import { aucRoc } from '../../src/eval/metrics.js';
 import { readManifest } from '../../src/model/artifact.js';
@@ -137,6 +143,40 @@ describe('clip statistics of a trained model (calibrated on held-out normal wind
     const labels = [...n.map(() => 0), ...a.map(() => 1), ...loud.map(() => 1)];
     expect(aucRoc([...n, ...a, ...loud].map((c) => c.rank), labels)).toBe(1);
     for (const c of [...n, ...a, ...loud]) expect(c.score).toBeCloseTo(c.stats!.combinedScore, 12);
+  });
+
+  it('serve\'s horizon statistics equal the offline clip statistics for the same audio (random chunks, devices interleaved, random batches)', async () => {
+    const files = [normalTest[0], abnormalTest[1], louder[2]];
+    const settings = audioSettingsOf(det);
+    const streams = new AudioStreams(settings);
+    const scorer = new AudioEventScorer(settings);
+    const signals = await Promise.all(files.map(async (f) => (await readWav(f, { channel: 0 })).samples));
+    const rng = new Rng(21);
+    const pos = files.map(() => 0);
+    const last = new Map<string, ScoreEvent>();
+    let queue: Window[] = [];
+    const drain = async (all: boolean) => {
+      while (queue.length > 0 && (all || queue.length > 7)) {
+        const batch = queue.splice(0, 1 + rng.int(7));
+        for (const ev of await scorer.scoreEvents(det, batch)) last.set(ev.stream, ev);
+      }
+    };
+    while (pos.some((p, i) => p < signals[i].length)) {
+      const i = rng.int(files.length);
+      if (pos[i] >= signals[i].length) continue;
+      const n = 1 + rng.int(900);
+      queue.push(...streams.push(`dev-${i}`, signals[i].subarray(pos[i], pos[i] + n)));
+      pos[i] += n;
+      await drain(false);
+    }
+    await drain(true);
+    for (let i = 0; i < files.length; i++) {
+      const offline = await scoreClip(files[i], det);
+      expect(offline.windows).toBeLessThanOrEqual(settings.horizonWindows);
+      expect(last.get(`dev-${i}`)!.horizon).toEqual(pooledScore(offline.stats!, det.channelNames));
+    }
+    expect(last.get('dev-2')!.horizon).toMatchObject({ anomaly: true, top: 'level' });
+    expect(last.get('dev-0')!.horizon!.anomaly).toBe(false);
   });
 });
 
