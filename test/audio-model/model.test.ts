@@ -122,11 +122,15 @@ describe('clip statistics of a trained model (calibrated on held-out normal wind
     await det?.close();
   });
 
-  it('the manifest holds a clip calibration fitted on the training clips\' held-out windows', async () => {
+  it('the manifest holds a clip calibration fitted on training clips set aside from training', async () => {
     const m = await readManifest(path.join(dir, 'model-window'));
     const cal = clipCalibrationFrom(m.features);
     expect(cal).not.toBeNull();
-    expect(cal!.segments).toBe(trainFiles.length);
+    // calibrationClips 0.3 of 6 files: 3 set aside (evenly spaced), each cut into 4 reference segments.
+    const setAside = (m.features?.clipCalibration as { files: string[] }).files;
+    expect(setAside).toEqual(['n1.wav', 'n3.wav', 'n5.wav']);
+    expect(m.training.files).toEqual(['n0.wav', 'n2.wav', 'n4.wav']);
+    expect(cal!.segments).toBe(12);
     expect(cal!.residual.mean).toHaveLength(16);
     expect(cal!.use).toEqual(tinyAudioConfig().audio.clipScores);
     expect(cal!.level.mean).toBeCloseTo(20 * Math.log10(RMS), 0);
@@ -154,7 +158,7 @@ describe('clip statistics of a trained model (calibrated on held-out normal wind
     const rng = new Rng(21);
     const pos = files.map(() => 0);
     const last = new Map<string, ScoreEvent>();
-    let queue: Window[] = [];
+    const queue: Window[] = [];
     const drain = async (all: boolean) => {
       while (queue.length > 0 && (all || queue.length > 7)) {
         const batch = queue.splice(0, 1 + rng.int(7));
@@ -248,8 +252,16 @@ calibration: { targetFalseAlarmRate: 0.01 }
     const c = spawnSync(process.execPath, [cliPath, 'score', '--model', model, normalTest[0], abnormalTest[0]], { encoding: 'utf8', env });
     expect(c.status).toBe(0);
     const lines = c.stdout.trim().split('\n');
-    expect(lines[0]).toBe('clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s');
-    expect(lines[1].split(',')[6]).toBe('0');
-    expect(lines[2].split(',')[6]).toBe('1');
+    expect(lines[0]).toBe(
+      'clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s,combined_z,top_statistic,error_z,peak_z,shift_z,spectrum_z,spectrumDb_z,level_z',
+    );
+    const [normalRow, abnormalRow] = [lines[1].split(','), lines[2].split(',')];
+    expect(normalRow[6]).toBe('0');
+    expect(abnormalRow[6]).toBe('1');
+    // The combined clip decision flags the tone clip, not the normal one; the z columns are filled.
+    expect([normalRow[5], abnormalRow[5]]).toEqual(['0', '1']);
+    expect(Number(abnormalRow[11])).toBeGreaterThan(Number(normalRow[11]));
+    expect(['error', 'shift', 'level']).toContain(abnormalRow[12]);
+    expect(abnormalRow.slice(13).every((v) => Number.isFinite(Number(v)))).toBe(true);
   });
 });
