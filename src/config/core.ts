@@ -37,7 +37,23 @@ export const modelSchema = z
   })
   .strict();
 
-export const trainSchema = z
+/** Values `train.backend` took before the ONNX Runtime trainer: names of tfjs backends. */
+const LEGACY_TFJS_BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/**
+ * Older configs named a tfjs backend in `train.backend`. `auto` and `cpu` now mean the
+ * ONNX Runtime trainer (on CPU); the native/wasm tfjs names keep training with tfjs on
+ * that backend.
+ */
+function upgradeLegacyTrainBackend(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  if (typeof r.backend !== 'string' || !LEGACY_TFJS_BACKENDS.includes(r.backend)) return raw;
+  if (r.backend === 'auto' || r.backend === 'cpu') return { ...r, backend: 'ort' };
+  return { ...r, backend: 'tfjs', tfjsBackend: r.tfjsBackend ?? r.backend };
+}
+
+const trainObjectSchema = z
   .object({
     epochs: z.number().int().min(1).default(40),
     batchSize: z.number().int().min(1).default(64),
@@ -58,10 +74,25 @@ export const trainSchema = z
     stepsPerEpoch: z.number().int().min(1).optional(),
     /** Training timesteps are drawn from [0, tMaxFraction * T): scoring never goes deeper. */
     tMaxFraction: z.number().min(0.05).max(1).default(0.6),
-    backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** ort: the training step as ONNX graphs run by ONNX Runtime; tfjs: TensorFlow.js. */
+    backend: z.enum(['ort', 'tfjs']).default('ort'),
+    /** tfjs backend when backend is tfjs; auto: tfjs-node-gpu, tfjs-node, wasm, cpu. */
+    tfjsBackend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** ONNX Runtime provider for training; an unavailable GPU provider falls back to cpu. */
+    provider: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
+    /** ONNX Runtime intra-op threads for training; 0: one per core. */
+    threads: z.number().int().min(0).default(0),
+    /** Global gradient-norm clip; 0 turns clipping off. */
+    gradClip: z.number().min(0).default(1),
+    /** AdamW decoupled weight decay on weight matrices. */
+    weightDecay: z.number().min(0).max(1).default(0.01),
+    /** Decay of the exponential moving average of the weights that is validated and exported. */
+    emaDecay: z.number().min(0).lt(1).default(0.999),
     normalisation: z.enum(['robust', 'standard']).default('robust'),
   })
   .strict();
+
+export const trainSchema = z.preprocess(upgradeLegacyTrainBackend, trainObjectSchema);
 
 export const scoringSchema = z
   .object({

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import onnxProto from 'onnx-proto';
 import { z } from 'zod';
 import { ModelLoadError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { validateSpec, type DenoiserSpec } from './denoiser.js';
+import { parameterShapes, validateSpec, type DenoiserSpec, type Weights } from './denoiser.js';
 import { DenoiserRuntime, type RuntimeOptions } from './runtime.js';
 import type { NoiseSchedule } from './schedule.js';
 import type { NormalisationParams } from '../ingest/normaliser.js';
@@ -170,4 +171,39 @@ export async function loadModel(dir: string, runtimeOpts: RuntimeOptions, log: L
     window,
     version: manifest.modelVersion,
   };
+}
+
+/**
+ * The denoiser weights stored in a model directory's model.onnx (the exporter writes each
+ * parameter as an initialiser under its name); for warm starts.
+ */
+export async function readModelWeights(dir: string, spec: DenoiserSpec): Promise<Weights> {
+  const onnxPath = path.join(dir, ONNX_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(onnxPath);
+  } catch (e) {
+    throw new ModelLoadError(`cannot read ${onnxPath}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  let model: InstanceType<typeof onnxProto.onnx.ModelProto>;
+  try {
+    model = onnxProto.onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new ModelLoadError(`${onnxPath} is not a valid ONNX model: ${(e as Error).message}`);
+  }
+  const byName = new Map((model.graph?.initializer ?? []).map((t) => [t.name, t]));
+  const weights: Weights = new Map();
+  for (const [name, shape] of parameterShapes(spec)) {
+    const t = byName.get(name);
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (!t) throw new ModelLoadError(`${onnxPath} has no initialiser ${name}: not a model noisefloor exported, so it cannot be warm-started`);
+    let data: Float32Array;
+    if (t.rawData && t.rawData.length > 0) {
+      const raw = t.rawData;
+      data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    } else data = Float32Array.from(t.floatData ?? []);
+    if (data.length !== size) throw new ModelLoadError(`${onnxPath}: ${name} has ${data.length} values, the spec needs ${size}`);
+    weights.set(name, data);
+  }
+  return weights;
 }

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelInputError, ModelLoadError, ProviderError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
-/** This module is the only one that imports onnxruntime-node. */
+/** This module and ort-trainer.ts (training sessions) are the only ones that import onnxruntime-node. */
 export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | 'auto';
 
 export interface RuntimeOptions {

@@ -1,13 +1,14 @@
-import * as tf from '@tensorflow/tfjs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TrainConfig } from '../config/core.js';
 import { TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
-import { denoiserForward, initWeights, parameterShapes, type DenoiserSpec, type Weights } from './denoiser.js';
+import { initWeights, parameterShapes, type DenoiserSpec, type Weights } from './denoiser.js';
+import { OrtTrainEngine } from './ort-trainer.js';
 import type { NoiseSchedule } from './schedule.js';
-import { tfOps, variablesToWeights, weightsToVariables } from './tf-graph.js';
+import { stepScalars, type TrainBatch, type TrainEngine } from './train-engine.js';
+import type { OptimiserSettings } from './train-graph.js';
 
 /** Windows in model space, back to back: n windows of `size` = C * W values. */
 export interface WindowSet {
@@ -29,6 +30,7 @@ export interface TrainProgress {
 }
 
 export interface TrainResult {
+  /** The EMA weights of the best validation epoch (what is exported). */
   weights: Weights;
   bestEpoch: number;
   epochsRun: number;
@@ -37,6 +39,10 @@ export interface TrainResult {
   stoppedEarly: boolean;
   interrupted: boolean;
   seconds: number;
+  /** Gradient steps run. */
+  steps: number;
+  /** Which backend trained, e.g. "ort cpu, 2 threads". */
+  engine: string;
 }
 
 export interface TrainOptions {
@@ -49,35 +55,95 @@ export interface TrainOptions {
   /** Aborting (Ctrl-C) ends training after the current step with the best weights so far. */
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
+  /** Start from these weights (warm start) instead of a fresh initialisation. */
+  initialWeights?: Weights;
+}
+
+/** Adam's moment decays and epsilon (the usual values); the rest comes from the config. */
+export function optimiserSettings(config: TrainConfig): OptimiserSettings & { emaDecay: number } {
+  return { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, gradClip: config.gradClip, weightDecay: config.weightDecay, emaDecay: config.emaDecay };
+}
+
+/** The configured training backend, ready to step from `initial`. */
+export async function createTrainEngine(spec: DenoiserSpec, initial: Weights, config: TrainConfig, log: Logger): Promise<TrainEngine> {
+  const optimiser = optimiserSettings(config);
+  if (config.backend === 'tfjs') {
+    // Loaded only when asked for: the ONNX Runtime path never pays for TensorFlow.js.
+    const [{ initTfBackend }, { TfTrainEngine }] = await Promise.all([import('./tf-backend.js'), import('./tf-trainer.js')]);
+    const backend = await initTfBackend(log, config.tfjsBackend);
+    return new TfTrainEngine(spec, initial, optimiser, `tfjs ${backend.name}`);
+  }
+  return OrtTrainEngine.create(spec, initial, { provider: config.provider, threads: config.threads, optimiser }, log);
 }
 
 const MAX_VALIDATION_WINDOWS = 512;
+const VALIDATION_CHUNK = 256;
 
-/** Forms x_t = sqrt(abar) x0 + sqrt(1 - abar) eps for a batch in plain arrays. */
-function noisedBatch(
-  set: WindowSet,
-  indices: ArrayLike<number>,
-  schedule: NoiseSchedule,
-  tMax: number,
-  rng: Rng,
-): { xt: Float32Array; t: Float32Array; eps: Float32Array } {
-  const B = indices.length;
-  const S = set.size;
-  const xt = new Float32Array(B * S);
-  const eps = rng.fillNormal(new Float32Array(B * S));
-  const t = new Float32Array(B);
-  for (let b = 0; b < B; b++) {
-    const step = rng.int(tMax);
-    t[b] = step;
-    const sa = Math.sqrt(schedule.alphaBar[step]);
-    const sb = Math.sqrt(1 - schedule.alphaBar[step]);
-    const src = indices[b] * S;
-    for (let k = 0; k < S; k++) xt[b * S + k] = sa * set.data[src + k] + sb * eps[b * S + k];
+/**
+ * Gathers a batch: clean windows, a uniform t < tMax per window and the noise, into
+ * preallocated arrays (the noising itself happens in the training graph).
+ */
+export class BatchMaker {
+  readonly batch: TrainBatch;
+
+  constructor(
+    private readonly schedule: NoiseSchedule,
+    private readonly tMax: number,
+    size: number,
+    capacity: number,
+  ) {
+    this.batch = {
+      n: capacity,
+      x0: new Float32Array(capacity * size),
+      t: new Float32Array(capacity),
+      sa: new Float32Array(capacity),
+      sb: new Float32Array(capacity),
+      eps: new Float32Array(capacity * size),
+      w: new Float32Array(capacity).fill(1),
+    };
   }
-  return { xt, t, eps };
+
+  fill(set: WindowSet, indices: ArrayLike<number>, rng: Rng): TrainBatch {
+    const b = this.batch;
+    const S = set.size;
+    // Noise first, then the timesteps: the order the random stream has always been drawn in.
+    rng.fillNormal(b.eps);
+    for (let i = 0; i < indices.length; i++) {
+      const step = rng.int(this.tMax);
+      b.t[i] = step;
+      b.sa[i] = Math.sqrt(this.schedule.alphaBar[step]);
+      b.sb[i] = Math.sqrt(1 - this.schedule.alphaBar[step]);
+      b.x0.set(set.data.subarray(indices[i] * S, (indices[i] + 1) * S), i * S);
+    }
+    return b;
+  }
 }
 
-async function writeCheckpoint(dir: string, spec: DenoiserSpec, weights: Weights, epoch: number, valLoss: number): Promise<void> {
+/** A fixed validation set: the same t and noise every epoch, so its loss is comparable across epochs. */
+function validationBatches(val: WindowSet, schedule: NoiseSchedule, tMax: number, seed: number): TrainBatch[] {
+  const rng = new Rng(seed);
+  const count = Math.min(val.n, MAX_VALIDATION_WINDOWS);
+  const out: TrainBatch[] = [];
+  for (let i = 0; i < count; i += VALIDATION_CHUNK) {
+    const n = Math.min(VALIDATION_CHUNK, count - i);
+    const idx = Array.from({ length: n }, (_, j) => Math.floor(((i + j) * val.n) / count));
+    const maker = new BatchMaker(schedule, tMax, val.size, n);
+    out.push(maker.fill(val, idx, rng));
+  }
+  return out;
+}
+
+async function validationLoss(engine: TrainEngine, batches: TrainBatch[]): Promise<number> {
+  let sum = 0;
+  let n = 0;
+  for (const b of batches) {
+    for (const l of await engine.evalLosses(b)) sum += l;
+    n += b.n;
+  }
+  return sum / n;
+}
+
+export async function writeCheckpoint(dir: string, spec: DenoiserSpec, weights: Weights, epoch: number, valLoss: number): Promise<void> {
   await mkdir(dir, { recursive: true });
   const shapes = parameterShapes(spec);
   const total = shapes.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
@@ -99,8 +165,9 @@ async function writeCheckpoint(dir: string, spec: DenoiserSpec, weights: Weights
 
 /**
  * Fits eps_theta on normal windows with the DDPM objective (predict the added noise at a
- * uniformly drawn t < tMaxFraction * T), Adam, early stopping on a fixed validation set
- * (same t and noise every epoch, so its loss is comparable across epochs).
+ * uniformly drawn t < tMaxFraction * T) by clipped AdamW, keeping an EMA of the weights;
+ * early stopping on the EMA weights' loss on a fixed validation set. The backend
+ * (ONNX Runtime or TensorFlow.js) only runs the steps; this loop is the same for both.
  */
 export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: TrainOptions): Promise<TrainResult> {
   const { spec, schedule, config, log } = opts;
@@ -109,47 +176,27 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
   const started = Date.now();
   const rng = new Rng(config.seed);
   const tMax = Math.max(1, Math.round(config.tMaxFraction * schedule.T));
-  const vars = weightsToVariables(spec, initWeights(spec, config.seed));
-  const varList = [...vars.values()];
-  const optimizer = tf.train.adam(config.learningRate);
-  const ops = tfOps(vars);
+  const optimiser = optimiserSettings(config);
+  const initial = opts.initialWeights ?? initWeights(spec, config.seed);
+  const engine = await createTrainEngine(spec, initial, config, log);
   const stepsPerEpoch = config.stepsPerEpoch ?? Math.max(1, Math.ceil(train.n / config.batchSize));
   const batch = Math.min(config.batchSize, train.n);
-
-  const valRng = new Rng(config.seed + 1);
-  const valCount = Math.min(val.n, MAX_VALIDATION_WINDOWS);
-  const valIdx = Array.from({ length: valCount }, (_, i) => Math.floor((i * val.n) / valCount));
-  const valBatch = noisedBatch(val, valIdx, schedule, tMax, valRng);
-
-  const lossOf = (xt: tf.Tensor, t: tf.Tensor, eps: tf.Tensor) =>
-    tf.mean(tf.square(tf.sub(denoiserForward(ops, spec, xt, t), eps))) as tf.Scalar;
-
-  const validationLoss = (): number =>
-    tf.tidy(() => {
-      let sum = 0;
-      const S = val.size;
-      for (let i = 0; i < valCount; i += 256) {
-        const n = Math.min(256, valCount - i);
-        const loss = lossOf(
-          tf.tensor(valBatch.xt.subarray(i * S, (i + n) * S), [n, spec.channels, spec.window]),
-          tf.tensor(valBatch.t.subarray(i, i + n), [n]),
-          tf.tensor(valBatch.eps.subarray(i * S, (i + n) * S), [n, spec.channels, spec.window]),
-        );
-        sum += loss.dataSync()[0] * n;
-      }
-      return sum / valCount;
-    });
+  const maker = new BatchMaker(schedule, tMax, train.size, batch);
+  const valBatches = validationBatches(val, schedule, tMax, config.seed + 1);
+  log.debug('trainer', { engine: engine.description, stepsPerEpoch, batch });
 
   const trainLoss: number[] = [];
   const valLoss: number[] = [];
   let best = Number.POSITIVE_INFINITY;
   let bestEpoch = 0;
-  let bestWeights: Weights = await variablesToWeights(vars);
+  let bestWeights: Weights = initial;
   let sinceBest = 0;
   let interrupted = false;
   let stoppedEarly = false;
+  let steps = 0;
   const order = new Uint32Array(train.n).map((_, i) => i);
   let cursor = train.n;
+  const idx = new Uint32Array(batch);
 
   try {
     epochs: for (let epoch = 1; epoch <= config.epochs; epoch++) {
@@ -159,7 +206,6 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
           interrupted = true;
           break epochs;
         }
-        const idx = new Uint32Array(batch);
         for (let b = 0; b < batch; b++) {
           if (cursor >= train.n) {
             rng.shuffle(order);
@@ -167,16 +213,14 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
           }
           idx[b] = order[cursor++];
         }
-        const nb = noisedBatch(train, idx, schedule, tMax, rng);
-        const lossT = tf.tidy(() => {
-          const xt = tf.tensor(nb.xt, [batch, spec.channels, spec.window]);
-          const t = tf.tensor(nb.t, [batch]);
-          const eps = tf.tensor(nb.eps, [batch, spec.channels, spec.window]);
-          return optimizer.minimize(() => lossOf(xt, t, eps), true, varList)!;
-        });
-        const loss = (await lossT.data())[0];
-        lossT.dispose();
-        if (!Number.isFinite(loss)) throw new TrainingError(`training loss became ${loss} at epoch ${epoch} step ${step}; lower train.learningRate`);
+        const k = steps + 1;
+        const { loss, gradNorm } = await engine.step(maker.fill(train, idx, rng), stepScalars(k, config.learningRate, optimiser));
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+          const what = Number.isFinite(loss) ? `gradient norm became ${gradNorm}` : `loss became ${loss}`;
+          const kept = opts.checkpointDir && bestEpoch > 0 ? `; the last good checkpoint (epoch ${bestEpoch}) is kept in ${opts.checkpointDir}` : '';
+          throw new TrainingError(`training ${what} at step ${k} (epoch ${epoch}, step ${step} of ${stepsPerEpoch})${kept}; lower train.learningRate or check the input for extreme values`);
+        }
+        steps = k;
         epochLoss += loss;
         const elapsed = (Date.now() - started) / 1000;
         const done = (epoch - 1) * stepsPerEpoch + step;
@@ -193,7 +237,7 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
         // Let signal handlers and progress output run between steps.
         if (step % 8 === 0) await new Promise((r) => setImmediate(r));
       }
-      const vl = validationLoss();
+      const vl = await validationLoss(engine, valBatches);
       trainLoss.push(epochLoss / stepsPerEpoch);
       valLoss.push(vl);
       const elapsed = (Date.now() - started) / 1000;
@@ -209,11 +253,15 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
         etaSeconds: (elapsed / epoch) * (config.epochs - epoch),
       });
       log.debug('epoch', { epoch, loss: epochLoss / stepsPerEpoch, valLoss: vl });
+      if (!Number.isFinite(vl)) {
+        const kept = opts.checkpointDir && bestEpoch > 0 ? `; the last good checkpoint (epoch ${bestEpoch}) is kept in ${opts.checkpointDir}` : '';
+        throw new TrainingError(`validation loss became ${vl} after epoch ${epoch} (step ${steps})${kept}; lower train.learningRate`);
+      }
       if (vl < best * (1 - 1e-4)) {
         best = vl;
         bestEpoch = epoch;
         sinceBest = 0;
-        bestWeights = await variablesToWeights(vars);
+        bestWeights = await engine.emaWeights();
         if (opts.checkpointDir) await writeCheckpoint(opts.checkpointDir, spec, bestWeights, epoch, vl);
       } else if (++sinceBest >= config.patience) {
         stoppedEarly = true;
@@ -221,8 +269,7 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
       }
     }
   } finally {
-    for (const v of varList) v.dispose();
-    optimizer.dispose();
+    await engine.release();
   }
   return {
     weights: bestWeights,
@@ -233,5 +280,7 @@ export async function trainDenoiser(train: WindowSet, val: WindowSet, opts: Trai
     stoppedEarly,
     interrupted,
     seconds: (Date.now() - started) / 1000,
+    steps,
+    engine: engine.description,
   };
 }

@@ -1,18 +1,17 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import type { CoreConfig } from '../config/core.js';
 import { NormaliserFitter, normaliseWindow, type NormalisationParams } from '../ingest/normaliser.js';
 import { openSeries } from '../ingest/readers.js';
 import type { Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { FORMAT_VERSION, sha256, writeModelDir, type Manifest } from '../model/artifact.js';
+import { FORMAT_VERSION, readManifest, readModelWeights, sha256, writeModelDir, type Manifest } from '../model/artifact.js';
 import { validateSpec, parameterCount, type DenoiserSpec, type Weights } from '../model/denoiser.js';
 import { exportDenoiserOnnx } from '../model/onnx-export.js';
 import { DenoiserRuntime, ORT_VERSION } from '../model/runtime.js';
 import { makeSchedule, type NoiseSchedule } from '../model/schedule.js';
-import { initTfBackend } from '../model/tf-backend.js';
 import { trainDenoiser, type TrainProgress, type TrainResult, type WindowSet } from '../model/trainer.js';
 import { calibrate } from '../scoring/calibration.js';
 import { DiffusionScorer } from '../scoring/scorer.js';
@@ -21,6 +20,9 @@ import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 
 export const NOISEFLOOR_VERSION = '0.1.0';
+
+/** Read from its package.json: the ort trainer never loads TensorFlow.js itself. */
+const TFJS_VERSION: string = (createRequire(import.meta.url)('@tensorflow/tfjs/package.json') as { version: string }).version;
 
 export interface CollectedWindows {
   channels: string[];
@@ -161,6 +163,8 @@ export interface TrainJobOptions {
   features?: Record<string, unknown>;
   /** Windows already made (audio features); skips reading files. */
   collected?: CollectedWindows;
+  /** Warm start: continue from this model directory (same spec and channels). */
+  init?: { dir: string; refitNormaliser: boolean };
 }
 
 export interface TrainJobResult {
@@ -225,17 +229,55 @@ export async function buildModelArtifact(
   return { onnx, manifest };
 }
 
+/**
+ * What makes a model directory unusable as the warm start of this training run: another
+ * architecture or size, other channels, another noise schedule. Empty when it fits.
+ */
+export function warmStartDifferences(manifest: Manifest, spec: DenoiserSpec, channels: string[], schedule: NoiseSchedule): string[] {
+  const diffs: string[] = [];
+  const have = manifest.denoiser as DenoiserSpec;
+  for (const key of Object.keys(spec) as (keyof DenoiserSpec)[]) {
+    if (key === 'channels') continue;
+    if (have[key] !== spec[key]) diffs.push(`${key === 'window' ? 'window.length' : `model.${key}`}: the model has ${have[key]}, this configuration ${spec[key]}`);
+  }
+  if (manifest.channels.join(',') !== channels.join(','))
+    diffs.push(`channels: the model has [${manifest.channels.join(', ')}], the data [${channels.join(', ')}]`);
+  if (manifest.schedule.kind !== schedule.kind) diffs.push(`model.schedule: the model has ${manifest.schedule.kind}, this configuration ${schedule.kind}`);
+  if (manifest.schedule.T !== schedule.T) diffs.push(`model.T: the model has ${manifest.schedule.T}, this configuration ${schedule.T}`);
+  return diffs;
+}
+
+async function loadWarmStart(
+  init: { dir: string; refitNormaliser: boolean },
+  spec: DenoiserSpec,
+  collected: CollectedWindows,
+  schedule: NoiseSchedule,
+  log: Logger,
+): Promise<{ weights: Weights; collected: CollectedWindows; version: string }> {
+  const manifest = await readManifest(init.dir);
+  const diffs = warmStartDifferences(manifest, spec, collected.channels, schedule);
+  if (diffs.length) throw new ConfigError(`--init ${init.dir} is a model of another spec`, diffs);
+  const weights = await readModelWeights(init.dir, spec);
+  log.info('warm start', { from: init.dir, version: manifest.modelVersion, normaliser: init.refitNormaliser ? 'refitted' : 'kept' });
+  return {
+    weights,
+    collected: init.refitNormaliser ? collected : { ...collected, normalisation: manifest.normalisation },
+    version: manifest.modelVersion,
+  };
+}
+
 export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult> {
   const { config, log } = opts;
-  const backend = await initTfBackend(log, config.train.backend);
-  const collected = opts.collected ?? (await collectWindows(opts.files, config, log));
+  let collected = opts.collected ?? (await collectWindows(opts.files, config, log));
+  const spec = denoiserSpecFrom(config, collected.channels.length);
+  const schedule = makeSchedule(config.model.schedule, config.model.T);
+  const warm = opts.init ? await loadWarmStart(opts.init, spec, collected, schedule, log) : undefined;
+  if (warm) collected = warm.collected;
   const { train, val } = splitTrainValidation(collected.bySource, config.train.validationSplit);
   if (train.length < 8 || val.length < 4)
     throw new TrainingError(
       `too little normal data: ${train.length} training and ${val.length} validation windows (need 8 and 4); supply more rows or a shorter window/hop`,
     );
-  const spec = denoiserSpecFrom(config, collected.channels.length);
-  const schedule = makeSchedule(config.model.schedule, config.model.T);
   log.info('training', {
     files: opts.files.length,
     records: collected.records,
@@ -243,9 +285,8 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     valWindows: val.length,
     arch: spec.arch,
     parameters: parameterCount(spec),
-    backend: backend.name,
+    backend: config.train.backend,
   });
-  const tensorsBefore = tf.memory().numTensors;
   const result = await trainDenoiser(toWindowSet(train, collected.normalisation), toWindowSet(val, collected.normalisation), {
     spec,
     schedule,
@@ -254,9 +295,8 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     checkpointDir: path.join(opts.outDir + '.checkpoint'),
     signal: opts.signal,
     onProgress: opts.onProgress,
+    initialWeights: warm?.weights,
   });
-  const leaked = tf.memory().numTensors - tensorsBefore;
-  if (leaked > 0) log.warn('tfjs tensors left after training', { leaked });
   const training = {
     files: opts.files.map((f) => path.basename(f)),
     dataHash: collected.dataHash,
@@ -265,6 +305,7 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     valWindows: val.length,
     epochs: result.epochsRun,
     bestEpoch: result.bestEpoch,
+    steps: result.steps,
     trainLoss: result.trainLoss,
     valLoss: result.valLoss,
     stoppedEarly: result.stoppedEarly,
@@ -272,8 +313,10 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     seconds: result.seconds,
     seed: config.train.seed,
     config: config.train,
-    backend: backend.name,
-    libraries: { noisefloor: NOISEFLOOR_VERSION, tfjs: tf.version.tfjs, onnxruntime: ORT_VERSION, node: process.version },
+    backend: config.train.backend,
+    engine: result.engine,
+    ...(warm ? { initFrom: { dir: path.resolve(opts.init!.dir), version: warm.version, normaliser: opts.init!.refitNormaliser ? 'refitted' : 'kept' } } : {}),
+    libraries: { noisefloor: NOISEFLOOR_VERSION, tfjs: TFJS_VERSION, onnxruntime: ORT_VERSION, node: process.version },
     host: { platform: os.platform(), arch: os.arch(), cpus: os.cpus().length },
   };
   const { onnx, manifest } = await buildModelArtifact(spec, schedule, result.weights, collected, val, config, training, log, opts.features);

@@ -9,10 +9,14 @@ import { audioTrainCommand, isAudioTrain } from './audio.js';
 import { runInterruptibleTraining } from '../interruptible.js';
 
 export const TRAIN_USAGE = `noisefloor train --data <file|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
+                [--init <model-dir> [--refit-normaliser]]
 
 Fits the diffusion denoiser on normal data (CSV, JSONL), exports model.onnx, calibrates
 thresholds on held-out windows and writes a model directory. Ctrl-C stops training and
-writes the model from the best weights so far (exit 130). WAV inputs, or a config with an
+writes the model from the best weights so far (exit 130). Training runs on ONNX Runtime
+(train.backend: ort, train.threads, train.provider) or TensorFlow.js (train.backend: tfjs).
+--init continues from an existing model of the same spec and channels (fine-tuning on
+new normal data); its normaliser is kept unless --refit-normaliser. WAV inputs, or a config with an
 \`audio\` section, train an audio model on log-mel windows (config/audio.yaml, docs/audio.md).`;
 
 export async function trainCommand(argv: string[], log: Logger): Promise<number> {
@@ -25,6 +29,8 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
       config: { type: 'string' },
       epochs: { type: 'string' },
       seed: { type: 'string' },
+      init: { type: 'string' },
+      'refit-normaliser': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -36,7 +42,11 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
   if (patterns.length === 0) throw new UsageError('train needs --data <files>');
   const outDir = values.out;
   if (!outDir) throw new UsageError('train needs --out <model-dir>');
-  if (await isAudioTrain(patterns, values.config)) return audioTrainCommand(argv, log);
+  if (values['refit-normaliser'] && !values.init) throw new UsageError('--refit-normaliser only applies with --init <model-dir>');
+  if (await isAudioTrain(patterns, values.config)) {
+    if (values.init) throw new UsageError('--init is not supported for audio models yet');
+    return audioTrainCommand(argv, log);
+  }
   const config = await loadConfigFile(coreConfigSchema, values.config);
   if (values.epochs) config.train.epochs = parsePositiveInt(values.epochs, '--epochs');
   if (values.seed) config.train.seed = parsePositiveInt(values.seed, '--seed');
@@ -50,6 +60,7 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
       log,
       signal,
       onProgress,
+      init: values.init ? { dir: values.init, refitNormaliser: values['refit-normaliser'] ?? false } : undefined,
     }),
   );
   const cal = job.manifest.calibration;
