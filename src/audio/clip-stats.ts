@@ -329,7 +329,7 @@ function crossReference(values: number[], groups: number[], floor: number): Stat
   return { mean: all.mean, sd: Math.max(Math.sqrt(ss / values.length), all.sd, floor) };
 }
 
-export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'shift', 'level'];
+export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'level'];
 
 /**
  * Fits the clip calibration from reference segments of held-out normal windows (one list
