@@ -39,7 +39,7 @@
  * scoring {recon t0 0.1 K 3, recon t0 0.3 K 5, likelihood} (reusing the training).
  * Progress to stderr, Markdown table to stdout.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,15 @@ import FFT from 'fft.js';
 import { audioConfigSchema, type AudioConfig, type AudioSettings } from '../src/audio/config.js';
 import { AudioWindower } from '../src/audio/features.js';
 import { aggregateScores } from '../src/audio/score.js';
+import {
+  clipCalibrationFrom,
+  clipStatistics,
+  normalUpperTail,
+  windowContribution,
+  type ClipStatistic,
+  type ClipStatistics,
+  type WindowContribution,
+} from '../src/audio/clip-stats.js';
 import { runAudioTrainJob } from '../src/audio/train.js';
 import type { ScoringConfig } from '../src/config/core.js';
 import { loadConfigFile } from '../src/config/load.js';
@@ -79,17 +88,55 @@ interface ModelCand {
   name: string;
   nMels: number;
   fMin: number;
+  /** Model / training overrides (a larger denoiser trained longer). */
+  model?: Partial<AudioConfig['model']>;
+  epochs?: number;
+  /** audio.calibrationClips (default: config/audio.yaml's). */
+  calibrationClips?: number;
 }
+/** Default grid: the band range (item of issue 12); `--grid wide` adds 64 mels and a larger denoiser. */
 const MODELS: ModelCand[] = [
-  { name: '64 mels / fMin 0', nMels: 64, fMin: 0 },
-  { name: '64 mels / fMin 100', nMels: 64, fMin: 100 },
-  { name: '128 mels / fMin 0', nMels: 128, fMin: 0 },
   { name: '128 mels / fMin 100', nMels: 128, fMin: 100 },
+  { name: '128 mels / fMin 0', nMels: 128, fMin: 0 },
+  // Larger denoiser trained longer (the native ort trainer, issue 10).
+  { name: '128 mels / fMin 100 / dim 128 depth 3, 60 epochs', nMels: 128, fMin: 100, model: { dim: 128, depth: 3 }, epochs: 60 },
+  ...(flag('--grid') === 'wide'
+    ? [
+        { name: '128 mels / fMin 0 / clip calibration on training-clip tails', nMels: 128, fMin: 0, calibrationClips: 0 },
+        { name: '64 mels / fMin 0', nMels: 64, fMin: 0 },
+      ]
+    : []),
 ];
 const SCORINGS: { name: string; s: Partial<ScoringConfig> }[] = [
   { name: 'recon t0=0.1 K=3', s: { mode: 'reconstruction', t0: 0.1, steps: 3 } },
-  { name: 'recon t0=0.3 K=5', s: { mode: 'reconstruction', t0: 0.3, steps: 5 } },
-  { name: 'likelihood', s: { mode: 'likelihood' } },
+  ...(flag('--grid') === 'wide'
+    ? [
+        { name: 'recon t0=0.3 K=5', s: { mode: 'reconstruction' as const, t0: 0.3, steps: 5 } },
+        { name: 'likelihood', s: { mode: 'likelihood' as const } },
+      ]
+    : []),
+];
+/**
+ * Clip-score rules: members of the combined score (max calibrated z, Bonferroni). Level is
+ * in every rule (the issue wants loudness kept as its own score); under equal-loudness
+ * injection it carries nothing, so its false alarms count against every rule alike.
+ * 'window mean' is the previous clip score (mean window raw), for reference.
+ */
+const RULES: { name: string; use: ClipStatistic[] | null }[] = [
+  { name: 'window mean (previous)', use: null },
+  { name: 'error+level', use: ['error', 'level'] },
+  { name: 'shift+level', use: ['shift', 'level'] },
+  { name: 'spectrum+level', use: ['spectrum', 'level'] },
+  { name: 'spectrumDb+level', use: ['spectrumDb', 'level'] },
+  { name: 'error+shift+level', use: ['error', 'shift', 'level'] },
+  { name: 'error+spectrumDb+level', use: ['error', 'spectrumDb', 'level'] },
+  { name: 'shift+spectrumDb+level', use: ['shift', 'spectrumDb', 'level'] },
+  { name: 'error+shift+spectrumDb+level', use: ['error', 'shift', 'spectrumDb', 'level'] },
+  { name: 'error+shift+spectrum+level', use: ['error', 'shift', 'spectrum', 'level'] },
+  { name: 'error+peak+level', use: ['error', 'peak', 'level'] },
+  { name: 'error+peak+shift+spectrumDb+level', use: ['error', 'peak', 'shift', 'spectrumDb', 'level'] },
+  // Without level: what the loudness score costs under equal loudness (not eligible).
+  { name: 'error+shift+spectrumDb (no level)', use: ['error', 'shift', 'spectrumDb'] },
 ];
 
 // ------------------------------------------------------------------------ injection
@@ -246,15 +293,19 @@ function segmentWindows(seg: Segment, a: AudioSettings, i: number): Window[] {
   return [...w.push(seg.audio), ...w.flush()];
 }
 
-async function scoreSegments(det: Detector, segs: Segment[], a: AudioSettings): Promise<number[]> {
-  const out: number[] = [];
+/** Per segment: the mean window raw and the clip statistics (the model's clip calibration). */
+async function scoreSegments(det: Detector, segs: Segment[], a: AudioSettings): Promise<{ meanRaw: number[]; stats: ClipStatistics[] }> {
+  const cal = clipCalibrationFrom(det.model.manifest.features);
+  if (!cal) throw new Error('model has no clip calibration');
   let pending: Window[] = [];
   let owners: number[] = [];
-  const raws: number[][] = segs.map(() => []);
+  const contributions: WindowContribution[][] = segs.map(() => []);
   const flush = async () => {
     if (pending.length === 0) return;
     const rs = await det.score(pending);
-    rs.forEach((r, j) => raws[owners[j]].push(r.raw));
+    rs.forEach((r, j) =>
+      contributions[owners[j]].push(windowContribution(pending[j].data, a.nMels, a.frames, pending[j].levelDb ?? Number.NaN, r.raw, r.channelResiduals)),
+    );
     pending = [];
     owners = [];
   };
@@ -265,8 +316,30 @@ async function scoreSegments(det: Detector, segs: Segment[], a: AudioSettings): 
     if (pending.length >= 256) await flush();
   }
   await flush();
-  for (const r of raws) out.push(aggregateScores(r, 'mean'));
-  return out;
+  return {
+    meanRaw: contributions.map((cs) => aggregateScores(cs.map((c) => c.raw), 'mean')),
+    stats: contributions.map((cs) => clipStatistics(cs, cal, det.model.manifest.calibration ?? null)),
+  };
+}
+
+/** A rule's segment scores: the combined z over its members (max z), or the mean window raw. */
+function ruleScores(res: { meanRaw: number[]; stats: ClipStatistics[] }, use: ClipStatistic[] | null): number[] {
+  if (!use) return res.meanRaw;
+  return res.stats.map((st) => Math.max(...use.map((k) => st.z[k])));
+}
+
+/** Fraction of clean segments the rule's combined decision (Bonferroni at the model's rate) flags. */
+function cleanFlagged(res: { stats: ClipStatistics[] }, segs: Segment[], use: ClipStatistic[] | null, rate: number): number {
+  if (!use) return Number.NaN;
+  const tests = use.length + (use.includes('level') ? 1 : 0);
+  let n = 0;
+  let f = 0;
+  res.stats.forEach((st, i) => {
+    if (segs[i].label !== 0) return;
+    n++;
+    if (tests * normalUpperTail(Math.max(...use.map((k) => st.z[k]))) <= rate) f++;
+  });
+  return f / n;
 }
 
 // ------------------------------------------------------------------------ run
@@ -284,8 +357,21 @@ const base = await loadConfigFile(audioConfigSchema, path.join(repoRoot, 'config
 const t0 = performance.now();
 const el = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
 
-/** Per candidate (model × scoring): segment scores, all folds concatenated. */
-const results = new Map<string, { model: ModelCand; scoring: string; scores: number[]; foldScores: number[][]; trainSec: number[]; scoreSec: number[] }>();
+/** Per candidate (model × scoring × rule): segment scores per fold. */
+interface Result {
+  model: ModelCand;
+  scoring: string;
+  rule: string;
+  scores: number[];
+  foldScores: number[][];
+  cleanFlagged: number[];
+  trainSec: number[];
+  scoreSec: number[];
+  order: number;
+}
+const results = new Map<string, Result>();
+/** Every segment's statistics (--dump file.json): rules can be recomputed without rescoring. */
+const dump: unknown[] = [];
 const allSegs: Segment[] = [];
 const foldSegs: Segment[][] = [];
 
@@ -300,9 +386,12 @@ for (let fold = 0; fold < nFolds; fold++) {
     `[${el()}] fold ${fold}: train ${trainFiles.map((f) => path.basename(f, '.wav').slice(-2)).join(',')}, held out ${hold.join(',')}: ${segs.length} segments (${segs.filter((s) => s.label === 0).length} clean)\n`,
   );
   for (const m of MODELS) {
-    if (only && !only.some((o) => m.name.includes(o))) continue;
+    if (only && !only.some((o) => (MODELS.some((x) => x.name === o) ? m.name === o : m.name.includes(o)))) continue;
     const config: AudioConfig = structuredClone(base);
     Object.assign(config.audio, { nMels: m.nMels, fMin: m.fMin, loudness: { ...config.audio.loudness, mode: 'window' } });
+    if (m.calibrationClips !== undefined) config.audio.calibrationClips = m.calibrationClips;
+    Object.assign(config.model, m.model ?? {});
+    if (m.epochs) config.train.epochs = m.epochs;
     if (epochs) config.train.epochs = epochs;
     const parsed = audioConfigSchema.parse(config);
     const dir = await mkdtemp(path.join(tmpdir(), 'nf-select-'));
@@ -315,19 +404,24 @@ for (let fold = 0; fold < nFolds; fold++) {
         const det = await Detector.open(path.join(dir, 'model'), { provider: 'cpu', intraOpThreads: 0 }, log, sc.s);
         try {
           const ts = performance.now();
-          const scores = await scoreSegments(det, segs, parsed.audio);
+          const res = await scoreSegments(det, segs, parsed.audio);
           const scoreSec = (performance.now() - ts) / 1000;
-          const key = `${m.name} | ${sc.name}`;
-          const r = results.get(key) ?? { model: m, scoring: sc.name, scores: [], foldScores: [], trainSec: [], scoreSec: [] };
-          r.scores.push(...scores);
-          r.foldScores.push(scores);
-          r.trainSec.push(trainSec);
-          r.scoreSec.push(scoreSec);
-          results.set(key, r);
-          const foldAucs = KINDS.map((k) => kindAuc(scores, segs, k));
-          process.stderr.write(
-            `[${el()}]     ${sc.name}: fold AUC mean ${mean(foldAucs).toFixed(3)} (${KINDS.map((k, i) => `${k} ${foldAucs[i].toFixed(3)}`).join(', ')}) score ${scoreSec.toFixed(1)} s\n`,
-          );
+          dump.push({ fold, model: m.name, scoring: sc.name, segments: segs.map((g, i) => ({ kind: g.kind, label: g.label, meanRaw: res.meanRaw[i], z: res.stats[i].z })) });
+          RULES.forEach((rule, ri) => {
+            const scores = ruleScores(res, rule.use);
+            const key = `${m.name} | ${sc.name} | ${rule.name}`;
+            const r: Result = results.get(key) ?? { model: m, scoring: sc.name, rule: rule.name, scores: [], foldScores: [], cleanFlagged: [], trainSec: [], scoreSec: [], order: results.size };
+            r.scores.push(...scores);
+            r.foldScores.push(scores);
+            r.cleanFlagged.push(cleanFlagged(res, segs, rule.use, parsed.calibration.targetFalseAlarmRate));
+            r.trainSec.push(trainSec);
+            r.scoreSec.push(scoreSec);
+            results.set(key, r);
+            const foldAucs = KINDS.map((k) => kindAuc(scores, segs, k));
+            process.stderr.write(
+              `[${el()}]     ${sc.name} ${rule.name}${ri === 0 ? '' : ''}: fold AUC mean ${mean(foldAucs).toFixed(3)} (${KINDS.map((k, i) => `${k} ${foldAucs[i].toFixed(3)}`).join(', ')}) score ${scoreSec.toFixed(1)} s\n`,
+            );
+          });
         } finally {
           await det.close();
         }
@@ -364,21 +458,25 @@ const rows = [...results.values()].map((r) => {
   const pooled = mean(KINDS.map((k) => kindAuc(r.scores, allSegs, k)));
   return { r, aucs, crit: mean(aucs), pcrit: mean(paucs), pooled };
 });
-// Winner: highest criterion; within 0.005 of it, the cheapest (fewer mels, then grid order).
-const bestCrit = Math.max(...rows.map((x) => x.crit));
-const winner = rows.find((x) => x.crit >= bestCrit - 0.005 && x.r.model.nMels === Math.min(...rows.filter((y) => y.crit >= bestCrit - 0.005).map((y) => y.r.model.nMels)));
+// Winner among the rules that keep level as a score: highest criterion; within 0.005 of it,
+// the earliest in grid order (shipped band range first, then fewer rule members).
+const eligible = rows.filter((x) => RULES.find((r) => r.name === x.r.rule)?.use?.includes('level'));
+const bestCrit = Math.max(...eligible.map((x) => x.crit));
+const winner = eligible.filter((x) => x.crit >= bestCrit - 0.005).sort((a, b) => a.r.order - b.r.order)[0];
 
 const clean = allSegs.filter((s) => s.label === 0).length;
 console.log(
   `Label-free selection: normal training clips only (${nFolds} fold(s), hold-out blocks of 3 clips, train on 7), ${segSeconds} s segments: ${clean} clean, ${allSegs.length - clean} injected (${draws} per kind per segment), kinds ${KINDS.join(', ')}; criterion = mean over folds and kinds of the per-fold, per-kind AUC\n`,
 );
-console.log(`| model | scoring | criterion (mean AUC) | ${KINDS.join(' | ')} | mean pAUC (FPR<=0.1) | pooled-folds AUC | train wall | score wall |`);
-console.log(`|---|---|---|${KINDS.map(() => '---|').join('')}---|---|---|---|`);
+console.log(`| model | scoring | clip score | criterion (mean AUC) | ${KINDS.join(' | ')} | mean pAUC (FPR<=0.1) | clean segments flagged | train wall | score wall |`);
+console.log(`|---|---|---|---|${KINDS.map(() => '---|').join('')}---|---|---|---|`);
 for (const x of rows) {
   const mark = x === winner ? '**' : '';
+  const flagged = x.r.cleanFlagged.every(Number.isNaN) ? '-' : `${(100 * mean(x.r.cleanFlagged)).toFixed(0)} %`;
   console.log(
-    `| ${mark}${x.r.model.name}${mark} | ${mark}${x.r.scoring}${mark} | ${mark}${fmt(x.crit)}${mark} | ${x.aucs.map(fmt).join(' | ')} | ${fmt(x.pcrit)} | ${fmt(x.pooled)} | ${x.r.trainSec.map((s) => s.toFixed(0)).join('+')} s | ${x.r.scoreSec.map((s) => s.toFixed(1)).join('+')} s |`,
+    `| ${mark}${x.r.model.name}${mark} | ${x.r.scoring} | ${mark}${x.r.rule}${mark} | ${mark}${fmt(x.crit)}${mark} | ${x.aucs.map(fmt).join(' | ')} | ${fmt(x.pcrit)} | ${flagged} | ${x.r.trainSec.map((s) => s.toFixed(0)).join('+')} s | ${x.r.scoreSec.map((s) => s.toFixed(1)).join('+')} s |`,
   );
 }
-if (winner) console.log(`\nchosen: ${winner.r.model.name}, ${winner.r.scoring} (criterion ${fmt(winner.crit)})`);
+if (winner) console.log(`\nchosen: ${winner.r.model.name}, ${winner.r.scoring}, clip score ${winner.r.rule} (criterion ${fmt(winner.crit)})`);
 console.log(`total wall ${el()}, node ${process.version}`);
+if (flag('--dump')) await writeFile(flag('--dump')!, JSON.stringify(dump));

@@ -1,16 +1,19 @@
 /**
- * MIMII fan id_00 (0 dB) evaluation: train on normal 00-09, test on normal 10-19 plus all
- * 20 abnormal clips; AUC and partial AUC (max FPR 0.1, sklearn-standardised) per model
- * configuration × scoring variant × clip aggregation, beside the trivial RMS-level
- * baseline. Labels (folder names) are used only for the metrics.
+ * MIMII fan id_00 (0 dB) evaluation: train on normal 00-09 (config/audio.yaml sets 3 of them
+ * aside for the clip calibration), test on normal 10-19 plus all 20 abnormal clips, as
+ * recorded and RMS-equalised (every test clip scaled to the training clips' mean RMS level,
+ * so loudness says nothing); AUC and partial AUC (max FPR 0.1, sklearn-standardised) of the
+ * combined clip score, of each clip statistic alone and of the previous clip score (mean
+ * window raw), beside the trivial RMS-level baseline. Labels (folder names) are used only
+ * for the metrics.
  *
  *   npm run build && node dist/bench/mimii.js [data-dir] [--only name,name] [--epochs N]
  *
  * Default data dir: ../shared/data/audio/mimii_fan_id00_0dB. Progress and timings go to
- * stderr, the Markdown table to stdout. Every configuration is listed (none is picked by
- * its test result); the headline row is the shipped default (config/audio.yaml, model and
- * scoring as shipped: `--only default` runs just that training). The shipped default was
- * chosen by the label-free protocol of bench/audio-select.ts, never by this table.
+ * stderr, the Markdown table to stdout. Without --only just the shipped default
+ * (config/audio.yaml) is trained; the other variants are named with --only. The shipped
+ * default was chosen by the label-free protocol of bench/audio-select.ts, never by this
+ * table.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,10 +21,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { audioConfigSchema, type AudioConfig } from '../src/audio/config.js';
 import { fileLevelDb } from '../src/audio/features.js';
-import { aggregateScores, scoreClip } from '../src/audio/score.js';
+import { CLIP_STATISTICS } from '../src/audio/clip-stats.js';
+import { aggregateScores, scoreClip, type ClipScore } from '../src/audio/score.js';
 import { runAudioTrainJob } from '../src/audio/train.js';
 import { loadConfigFile } from '../src/config/load.js';
-import type { ScoringConfig } from '../src/config/core.js';
 import { aucRoc, partialAucRoc } from '../src/eval/metrics.js';
 import { Detector } from '../src/scoring/detector.js';
 import { createLogger } from '../src/util/log.js';
@@ -50,22 +53,18 @@ interface Variant {
  * the shipped default (chosen label-free by bench/audio-select.ts, see docs/audio.md).
  */
 const VARIANTS: Variant[] = [
-  { name: 'default (window loudness)' },
-  { name: 'no loudness norm', audio: { loudness: { mode: 'none' } } },
-  { name: 'clip loudness', audio: { loudness: { mode: 'clip' } } },
-  { name: '128 mels', audio: { nMels: 128 } },
-  { name: '16 frames, patch 2', audio: { frames: 16, hopFrames: 4 }, model: { patch: 2 } },
+  { name: 'default' },
+  { name: 'fMin 100', audio: { fMin: 100 } },
+  { name: 'fMin 0', audio: { fMin: 0 } },
+  { name: 'no calibration clips (tails)', audio: { calibrationClips: 0 } },
 ];
 
-/** Scoring settings tried on every trained model (no retraining needed). */
-const SCORINGS: { name: string; s: Partial<ScoringConfig> }[] = [
-  { name: 'shipped (config/audio.yaml scoring)', s: {} },
-  { name: 'recon t0=0.3 K=5', s: { mode: 'reconstruction', t0: 0.3, steps: 5 } },
-  { name: 'recon t0=0.1 K=3', s: { mode: 'reconstruction', t0: 0.1, steps: 3 } },
-  { name: 'recon t0=0.5 K=5', s: { mode: 'reconstruction', t0: 0.5, steps: 5 } },
-  { name: 'likelihood', s: { mode: 'likelihood' } },
+/** Clip scores reported per trained model: the shipped combined score, each statistic alone, the previous mean window raw. */
+const COLUMNS: { name: string; of: (c: ClipScore) => number }[] = [
+  { name: 'combined (shipped clipScores)', of: (c) => c.rank },
+  ...CLIP_STATISTICS.map((k) => ({ name: `${k} z`, of: (c: ClipScore) => c.stats!.z[k] })),
+  { name: 'window mean raw (previous clip score)', of: (c) => aggregateScores(c.windowRaws, 'mean') },
 ];
-const AGGS = ['mean', 'max', 'topk'] as const;
 
 async function wavs(dir: string): Promise<string[]> {
   return (await readdir(dir))
@@ -88,11 +87,16 @@ const t0 = performance.now();
 // Trivial baseline: the clip's RMS level.
 const levels: number[] = [];
 for (const f of testFiles) levels.push(await fileLevelDb(f, base.audio));
-rows.push(`| RMS level (dB FS) baseline | - | - | ${fmt(aucRoc(levels, labels))} | ${fmt(partialAucRoc(levels, labels, 0.1))} | - | - |`);
+rows.push(`| RMS level (dB FS) baseline | as recorded | - | ${fmt(aucRoc(levels, labels))} | ${fmt(partialAucRoc(levels, labels, 0.1))} | | - | - |`);
 process.stderr.write(`baseline RMS: AUC ${fmt(aucRoc(levels, labels))}\n`);
 
+const trainLevels: number[] = [];
+for (const f of trainFiles) trainLevels.push(await fileLevelDb(f, base.audio));
+const normalLevel = trainLevels.reduce((a, b) => a + b, 0) / trainLevels.length;
+process.stderr.write(`training clips' mean RMS level ${normalLevel.toFixed(2)} dB FS (the RMS-equalised test clips are brought to it)\n`);
+
 for (const v of VARIANTS) {
-  if (only && !only.some((o) => v.name.includes(o))) continue;
+  if (only ? !only.includes(v.name) : v.name !== 'default') continue;
   const config: AudioConfig = structuredClone(base);
   Object.assign(config.audio, { ...v.audio, loudness: { ...config.audio.loudness, ...v.audio?.loudness } });
   Object.assign(config.model, v.model ?? {});
@@ -103,26 +107,30 @@ for (const v of VARIANTS) {
     const tt = performance.now();
     const job = await runAudioTrainJob({ files: trainFiles, outDir: path.join(dir, 'model'), config: parsed, log });
     const trainSec = (performance.now() - tt) / 1000;
-    process.stderr.write(`${v.name}: trained ${job.result.epochsRun} epochs in ${trainSec.toFixed(0)} s (${job.trainWindows} windows)\n`);
-    for (const sc of SCORINGS) {
-      const det = await Detector.open(path.join(dir, 'model'), { provider: 'cpu', intraOpThreads: 0 }, log, sc.s);
-      try {
+    const calFiles = (job.manifest.features?.clipCalibration as { files?: string[] } | undefined)?.files ?? [];
+    process.stderr.write(`${v.name}: trained ${job.result.epochsRun} epochs in ${trainSec.toFixed(0)} s (${job.trainWindows} windows; clip calibration on ${calFiles.join(', ') || 'validation tails'})\n`);
+    const det = await Detector.open(path.join(dir, 'model'), { provider: 'cpu', intraOpThreads: 1 }, log);
+    try {
+      for (const input of ['as recorded', 'RMS-equalised'] as const) {
         const ts = performance.now();
-        const clips = [];
-        for (const f of testFiles) clips.push(await scoreClip(f, det));
+        const clips: ClipScore[] = [];
+        for (let i = 0; i < testFiles.length; i++)
+          clips.push(await scoreClip(testFiles[i], det, input === 'RMS-equalised' ? { gainDb: normalLevel - levels[i] } : {}));
         const scoreSec = (performance.now() - ts) / 1000;
-        for (const agg of AGGS) {
-          const scores = clips.map((c) => aggregateScores(c.windowRaws, agg, parsed.audio.topkFraction));
+        const audioSec = clips.reduce((a, c) => a + c.durationSeconds, 0);
+        const flaggedN = clips.filter((c, i) => c.anomaly && labels[i] === 0).length;
+        const flaggedA = clips.filter((c, i) => c.anomaly && labels[i] === 1).length;
+        for (const col of COLUMNS) {
+          const scores = clips.map(col.of);
           const auc = aucRoc(scores, labels);
           const pauc = partialAucRoc(scores, labels, 0.1);
-          rows.push(
-            `| ${v.name} | ${sc.name} | ${agg} | ${fmt(auc)} | ${fmt(pauc)} | ${trainSec.toFixed(0)} s / ${job.result.epochsRun} ep | ${scoreSec.toFixed(1)} s |`,
-          );
-          process.stderr.write(`  ${sc.name} ${agg}: AUC ${fmt(auc)} pAUC ${fmt(pauc)} (score ${scoreSec.toFixed(1)} s)\n`);
+          const flags = col.name.startsWith('combined') ? `${flaggedA}/20 abnormal, ${flaggedN}/10 normal` : '';
+          rows.push(`| ${v.name} | ${input} | ${col.name} | ${fmt(auc)} | ${fmt(pauc)} | ${flags} | ${trainSec.toFixed(0)} s / ${job.result.epochsRun} ep | ${scoreSec.toFixed(1)} s (RTF ${(audioSec / scoreSec).toFixed(0)}x) |`);
+          process.stderr.write(`  ${input} ${col.name}: AUC ${fmt(auc)} pAUC ${fmt(pauc)} ${flags}\n`);
         }
-      } finally {
-        await det.close();
       }
+    } finally {
+      await det.close();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -130,7 +138,7 @@ for (const v of VARIANTS) {
 }
 
 console.log(`MIMII fan id_00 0 dB: train normal 00-09 (${trainFiles.length}), test ${testFiles.length} clips (${labels.filter((l) => l === 0).length} normal, ${labels.filter((l) => l === 1).length} abnormal)\n`);
-console.log('| model | scoring | clip aggregation | AUC | pAUC (FPR<=0.1) | train wall | score wall (30 clips) |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| model | test clips | clip score | AUC | pAUC (FPR<=0.1) | flagged (combined decision) | train wall | score wall (30 clips, 1 thread) |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log(`\ntotal wall ${((performance.now() - t0) / 1000).toFixed(0)} s, node ${process.version}`);

@@ -27,6 +27,7 @@
  */
 import { z } from 'zod';
 import { coreConfigSchema } from '../config/core.js';
+import { CLIP_STATISTICS, DEFAULT_CLIP_STATISTICS } from './clip-stats.js';
 
 export const AUDIO_FEATURES_KIND = 'audio-logmel';
 export const AUDIO_FEATURES_VERSION = 1;
@@ -70,6 +71,20 @@ export const audioSchema = z
     aggregation: z.enum(['mean', 'max', 'topk']).default('mean'),
     /** topk: mean of the highest ceil(topkFraction · n) window scores. */
     topkFraction: z.number().gt(0).max(1).default(0.1),
+    /**
+     * Members of the combined clip / horizon score (clip-stats.ts): error (mean squared
+     * error), peak (largest window error: transients), shift (pooled signed residual per
+     * band), spectrum (pooled log-mel shape per band), level (RMS level, dB FS).
+     */
+    clipScores: z.array(z.enum(CLIP_STATISTICS)).min(1).default([...DEFAULT_CLIP_STATISTICS]),
+    /**
+     * Share of the training files (at least 3, when there are >= 6) set aside from
+     * training to calibrate the clip statistics on recordings the model never saw; 0 uses
+     * the held-out tail of every training clip instead.
+     */
+    calibrationClips: z.number().min(0).max(0.5).default(0.3),
+    /** serve: windows per device pooled into the horizon statistics (36 ≈ 10 s at the default hop). */
+    horizonWindows: z.number().int().min(1).max(100_000).default(36),
   })
   .strict()
   .superRefine((a, ctx) => {

@@ -136,11 +136,17 @@ export class AudioWindower {
     return s;
   }
 
-  private offsetFor(start: number): number {
+  /** RMS level (dB FS) of the samples a window's frames own, [start·hop, (start + W)·hop). */
+  private windowLevelDb(start: number): number {
+    const { frames: W, hop } = this.settings;
+    return levelDb(this.blockSum(start, start + W), W * hop);
+  }
+
+  private offsetFor(start: number, windowLevel: number): number {
     const { loudness, frames: W, hop, sampleRate } = this.settings;
     if (loudness.mode === 'none') return 0;
     let level: number;
-    if (loudness.mode === 'window') level = levelDb(this.blockSum(start, start + W), W * hop);
+    if (loudness.mode === 'window') level = windowLevel;
     else if (this.clipLevelDb !== undefined) level = this.clipLevelDb;
     else {
       const k = Math.max(1, Math.round((loudness.clipSeconds * sampleRate) / hop));
@@ -152,13 +158,14 @@ export class AudioWindower {
 
   private makeWindow(start: number): Window {
     const { nMels, frames: W, hop, nFft, sampleRate } = this.settings;
-    const off = this.offsetFor(start);
+    const level = this.windowLevelDb(start);
+    const off = this.offsetFor(start, level);
     const data = new Float32Array(nMels * W);
     for (let j = 0; j < W; j++) {
       const f = this.frames[start + j - this.frameBase];
       for (let m = 0; m < nMels; m++) data[m * W + j] = f[m] + off;
     }
-    const w: Window = { stream: this.stream, channels: nMels, length: W, data, start, end: start + W - 1, missing: 0 };
+    const w: Window = { stream: this.stream, channels: nMels, length: W, data, start, end: start + W - 1, missing: 0, levelDb: level };
     if (this.startTimeMs !== undefined) {
       w.startTs = this.startTimeMs + ((start * hop) / sampleRate) * 1000;
       w.endTs = this.startTimeMs + (((start + W - 1) * hop + nFft) / sampleRate) * 1000;
@@ -236,16 +243,20 @@ export async function fileLevelDb(file: string, settings: AudioSettings): Promis
 /**
  * Windows of a WAV file, in batches, with bounded memory (readWavChunks → AudioWindower).
  * Loudness 'clip' makes a first pass for the clip's level. `stats` is filled at the end.
+ * `gainDb` scales the samples first (e.g. to score clips brought to one RMS level).
  */
 export async function* fileWindows(
   file: string,
   settings: AudioSettings,
-  opts: { hopFrames?: number; stream?: string; stats?: Partial<FileFeatureStats>; chunkFrames?: number } = {},
+  opts: { hopFrames?: number; stream?: string; stats?: Partial<FileFeatureStats>; chunkFrames?: number; gainDb?: number } = {},
 ): AsyncGenerator<Window[], void, undefined> {
   const info = await readWavInfo(file);
-  const clipLevelDb = settings.loudness.mode === 'clip' ? await fileLevelDb(file, settings) : undefined;
+  const gainDb = opts.gainDb ?? 0;
+  const clipLevelDb = settings.loudness.mode === 'clip' ? (await fileLevelDb(file, settings)) + gainDb : undefined;
   const w = new AudioWindower(settings, { stream: opts.stream ?? file, inputRate: info.sampleRate, hopFrames: opts.hopFrames, clipLevelDb });
+  const g = Math.pow(10, gainDb / 20);
   for await (const chunk of readWavChunks(file, { channel: settings.channel, chunkFrames: opts.chunkFrames ?? 32768 })) {
+    if (gainDb !== 0) for (let i = 0; i < chunk.length; i++) chunk[i] *= g;
     const ws = w.push(chunk);
     if (ws.length) yield ws;
   }

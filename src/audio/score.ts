@@ -16,6 +16,7 @@ import type { Detector } from '../scoring/detector.js';
 import { calibratedScore } from '../scoring/calibration.js';
 import { InputError, ModelLoadError } from '../util/errors.js';
 import { audioSettingsFromFeatures, type AggregationMethod, type AudioSettings } from './config.js';
+import { clipCalibrationFrom, clipStatistics, windowContribution, type ClipStatistics, type WindowContribution } from './clip-stats.js';
 import { fileWindows, type FileFeatureStats } from './features.js';
 
 export interface ClipScore {
@@ -40,6 +41,13 @@ export interface ClipScore {
   topFrame: number;
   /** Raw score of every window, in time order (start frame = i·hopFrames). */
   windowRaws: Float32Array;
+  /**
+   * Clip statistics (clip-stats.ts) when the model has a clip calibration: then `score` is
+   * the combined score and `anomaly` the combined decision. Null for older models.
+   */
+  stats: ClipStatistics | null;
+  /** What the clip is ranked by: stats.combinedZ, else `raw`. */
+  rank: number;
 }
 
 export function aggregateScores(values: ArrayLike<number>, method: AggregationMethod, topkFraction = 0.1): number {
@@ -76,6 +84,8 @@ export interface ScoreClipOptions {
   batchSize?: number;
   /** Audio settings; default the model's. */
   settings?: AudioSettings;
+  /** Gain applied to the samples before anything else, dB (level equalisation experiments). */
+  gainDb?: number;
 }
 
 export async function scoreClip(file: string, detector: Detector, opts: ScoreClipOptions = {}): Promise<ClipScore> {
@@ -88,6 +98,7 @@ export async function scoreClip(file: string, detector: Detector, opts: ScoreCli
   const frameSum: number[] = [];
   const frameCount: number[] = [];
   const raws: number[] = [];
+  const contributions: WindowContribution[] = [];
   let maxScore = 0;
   let anomalous = 0;
   let pending: Window[] = [];
@@ -99,6 +110,7 @@ export async function scoreClip(file: string, detector: Detector, opts: ScoreCli
     rs.forEach((r, i) => {
       const w = batch[i];
       raws.push(r.raw);
+      contributions.push(windowContribution(w.data, a.nMels, W, w.levelDb ?? Number.NaN, r.raw, r.channelResiduals));
       if (r.anomaly) anomalous++;
       if (r.score > maxScore) maxScore = r.score;
       for (let m = 0; m < a.nMels; m++) bandSum[m] += r.channelErrors[m];
@@ -114,7 +126,7 @@ export async function scoreClip(file: string, detector: Detector, opts: ScoreCli
     });
   };
   const stats: Partial<FileFeatureStats> = {};
-  for await (const ws of fileWindows(file, a, { stream: path.basename(file), stats })) {
+  for await (const ws of fileWindows(file, a, { stream: path.basename(file), stats, gainDb: opts.gainDb })) {
     pending.push(...ws);
     if (pending.length >= batchSize) await flush();
   }
@@ -126,6 +138,8 @@ export async function scoreClip(file: string, detector: Detector, opts: ScoreCli
   for (let f = 0; f < frameSum.length; f++) if (frameCount[f] > 0) frameErrors[f] = frameSum[f] / frameCount[f];
   const raw = aggregateScores(raws, aggregation, topk);
   const cal = detector.model.manifest.calibration;
+  const clipCal = clipCalibrationFrom(detector.model.manifest.features);
+  const clipStats = clipCal ? clipStatistics(contributions, clipCal, cal ?? null) : null;
   let topBand = 0;
   for (let m = 1; m < a.nMels; m++) if (bandErrors[m] > bandErrors[topBand]) topBand = m;
   let topFrame = 0;
@@ -137,16 +151,18 @@ export async function scoreClip(file: string, detector: Detector, opts: ScoreCli
     durationSeconds: stats.durationSeconds ?? 0,
     levelDb: stats.levelDb ?? Number.NaN,
     raw,
-    score: cal ? calibratedScore(cal, raw) : Number.NaN,
+    score: clipStats ? clipStats.combinedScore : cal ? calibratedScore(cal, raw) : Number.NaN,
     maxRaw: Math.max(...raws),
     maxScore,
-    anomaly: cal ? raw >= cal.thresholdRaw : false,
+    anomaly: clipStats ? clipStats.anomaly : cal ? raw >= cal.thresholdRaw : false,
     anomalousWindows: anomalous,
     bandErrors,
     frameErrors,
     topBand,
     topFrame,
     windowRaws: Float32Array.from(raws),
+    stats: clipStats,
+    rank: clipStats ? clipStats.combinedZ : raw,
   };
 }
 

@@ -4,12 +4,17 @@
  * train.maxWindows, the per-band normaliser is fitted on the kept windows.
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Window } from '../ingest/types.js';
+import { ONNX_FILE, writeModelDir } from '../model/artifact.js';
+import { Detector } from '../scoring/detector.js';
 import { NormaliserFitter } from '../ingest/normaliser.js';
 import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResult } from '../pipeline/train.js';
 import type { TrainProgress } from '../model/trainer.js';
-import { InputError } from '../util/errors.js';
+import { InputError, TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { fitClipCalibration, windowContribution, type ClipCalibration, type WindowContribution } from './clip-stats.js';
 import { audioFeaturesRecord, type AudioConfig } from './config.js';
 import { bandCentresHz, bandNames, fileWindows, type FileFeatureStats } from './features.js';
 
@@ -58,13 +63,98 @@ export interface AudioTrainJobOptions {
   onProgress?: (p: TrainProgress) => void;
 }
 
-/** Trains an audio model; the manifest's `features` keeps the audio settings for `score`. */
+/**
+ * Which training files are set aside for the clip calibration: `fraction` of them (at least
+ * 3), evenly spaced through the list, when there are at least 6 files; none otherwise (the
+ * calibration then falls back to the held-out tails of every training clip).
+ */
+export function calibrationFileIndices(n: number, fraction: number): number[] {
+  if (fraction <= 0 || n < 6) return [];
+  const c = Math.min(Math.floor(n / 2), Math.max(3, Math.round(fraction * n)));
+  return Array.from({ length: c }, (_, i) => Math.floor(((i + 0.5) * n) / c));
+}
+
+/** Reference segments and the recording (index into the lists) each came from. */
+export interface Segments {
+  segments: Window[][];
+  groups: number[];
+}
+
+/** Cuts lists of windows into at least `minSegments` contiguous parts in all (each of >= minWindows windows where possible). */
+export function cutSegments(lists: Window[][], minSegments: number, minWindows = 4): Segments {
+  const usable = lists.filter((ws) => ws.length > 0);
+  const parts = Math.max(1, Math.ceil(minSegments / Math.max(1, usable.length)));
+  const out: Segments = { segments: [], groups: [] };
+  usable.forEach((t, g) => {
+    const size = Math.max(Math.min(minWindows, t.length), Math.ceil(t.length / parts));
+    for (let i = 0; i < t.length; i += size) {
+      out.segments.push(t.slice(i, i + size));
+      out.groups.push(g);
+    }
+  });
+  return out;
+}
+
+/**
+ * Reference segments for the clip calibration when no clip was set aside: the held-out
+ * validation windows of each source, as `splitTrainValidation` picks them (the newest
+ * `fraction` of each source's windows). Weaker: the model was trained on the rest of the
+ * same recordings, so recording-to-recording variation is underestimated.
+ */
+export function tailSegments(bySource: Window[][], fraction: number, minSegments = 3): Segments {
+  return cutSegments(
+    bySource.filter((ws) => ws.length >= 2).map((ws) => ws.slice(ws.length - Math.max(1, Math.round(ws.length * fraction)))),
+    minSegments,
+  );
+}
+
+/**
+ * Clip calibration (clip-stats.ts) of a trained model from reference segments of normal
+ * windows it never trained on, scored through ORT exactly as `score` scores.
+ */
+export async function fitAudioClipCalibration(modelDir: string, { segments, groups }: Segments, config: AudioConfig, log: Logger): Promise<ClipCalibration> {
+  const a = config.audio;
+  if (segments.length < 3 || new Set(groups).size < 2)
+    throw new TrainingError(`too little held-out audio for the clip calibration: ${segments.length} reference segment(s) from ${new Set(groups).size} recording(s), need 3 from 2`);
+  const det = await Detector.open(modelDir, { provider: 'cpu', intraOpThreads: config.runtime.intraOpThreads }, log);
+  try {
+    const contributions: WindowContribution[][] = [];
+    for (const seg of segments) {
+      const rs = await det.scorer.scoreRaw(seg);
+      contributions.push(rs.map((r, i) => windowContribution(seg[i].data, a.nMels, a.frames, seg[i].levelDb ?? Number.NaN, r.raw, r.channelResiduals)));
+    }
+    return fitClipCalibration(contributions, { use: a.clipScores, falseAlarmRate: config.calibration.targetFalseAlarmRate, groups });
+  } finally {
+    await det.close();
+  }
+}
+
+/** All windows of a file at the scoring hop (what `score` pools for that clip). */
+async function clipWindows(file: string, config: AudioConfig): Promise<Window[]> {
+  const out: Window[] = [];
+  for await (const ws of fileWindows(file, config.audio, { stream: path.basename(file) })) out.push(...ws);
+  return out;
+}
+
+/** Reference segments wanted from the calibration clips (each clip cut into parts). */
+const CALIBRATION_SEGMENTS = 12;
+
+/**
+ * Trains an audio model; the manifest's `features` keeps the audio settings and the clip
+ * calibration for `score`. With `audio.calibrationClips` > 0 and at least 6 files, that
+ * share of the files (>= 3) is set aside: the denoiser never trains on them, and the clip
+ * calibration pools their windows, so it sees recording-to-recording variation as new
+ * recordings will show it.
+ */
 export async function runAudioTrainJob(opts: AudioTrainJobOptions): Promise<TrainJobResult> {
   const config = coreConfigForAudio(opts.config);
-  const collected = await collectAudioWindows(opts.files, config, opts.log);
+  const calIdx = calibrationFileIndices(opts.files.length, config.audio.calibrationClips);
+  const calFiles = calIdx.map((i) => opts.files[i]);
+  const trainFiles = opts.files.filter((_, i) => !calIdx.includes(i));
+  const collected = await collectAudioWindows(trainFiles, config, opts.log);
   const features = audioFeaturesRecord(config.audio, bandCentresHz(config.audio));
-  return runTrainJob({
-    files: opts.files,
+  const job = await runTrainJob({
+    files: trainFiles,
     outDir: opts.outDir,
     config,
     log: opts.log,
@@ -73,4 +163,13 @@ export async function runAudioTrainJob(opts: AudioTrainJobOptions): Promise<Trai
     collected,
     features: features as unknown as Record<string, unknown>,
   });
+  const segments = calFiles.length
+    ? cutSegments(await Promise.all(calFiles.map((f) => clipWindows(f, config))), CALIBRATION_SEGMENTS)
+    : tailSegments(collected.bySource, config.train.validationSplit);
+  const fitted = await fitAudioClipCalibration(opts.outDir, segments, config, opts.log);
+  const clipCalibration = { ...fitted, files: calFiles.map((f) => path.basename(f)), source: calFiles.length ? 'held-out clips' : 'validation tails' };
+  const manifest = { ...job.manifest, features: { ...features, clipCalibration } };
+  await writeModelDir(opts.outDir, new Uint8Array(await readFile(path.join(opts.outDir, ONNX_FILE))), manifest);
+  opts.log.info('clip calibration', { source: clipCalibration.source, files: clipCalibration.files, segments: fitted.segments, windowsPerSegment: fitted.windowsPerSegment, use: fitted.use });
+  return { ...job, manifest };
 }

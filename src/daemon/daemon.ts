@@ -10,6 +10,7 @@ import { AlertEngine } from '../alerts/engine.js';
 import { NoisefloorMetrics } from '../alerts/metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
 import { audioSettingsFromFeatures } from '../audio/config.js';
+import { AudioEventScorer } from '../audio/horizon.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
@@ -40,6 +41,7 @@ export class Daemon {
   model!: ModelManager;
   registry!: StreamRegistry;
   batcher!: MicroBatcher<TrackedWindow>;
+  private audioScorer: AudioEventScorer | null = null;
   source!: Source;
   http: DaemonHttpServer | null = null;
   private sinks: ScoreEventSink[] = [];
@@ -90,6 +92,8 @@ export class Daemon {
     const { length, hop } = det.model.manifest.window;
     const audio = this.audioSpec(det.model.manifest.features);
     this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, audio);
+    // Audio: per-device horizon statistics (level, spectral shift) beside each window's score.
+    this.audioScorer = audio ? new AudioEventScorer(audio.settings, cfg.streams.maxStreams) : null;
     this.batcher = new MicroBatcher<TrackedWindow>({ maxBatch: cfg.batching.maxBatch, maxWaitMs: cfg.batching.maxWaitMs, capacity: cfg.batching.queueCapacity });
 
     await this.buildSinks();
@@ -248,7 +252,8 @@ export class Daemon {
       let events: ScoreEvent[];
       const t0 = process.hrtime.bigint();
       try {
-        events = await det.scoreEvents(batch.map((b) => b.window));
+        const windows = batch.map((b) => b.window);
+        events = this.audioScorer ? await this.audioScorer.scoreEvents(det, windows) : await det.scoreEvents(windows);
       } catch (e) {
         // A batch the model cannot score (shape mismatch) is logged and skipped, never retried forever.
         this.log.error('scoring failed; batch skipped', { windows: batch.length, err: e });

@@ -86,7 +86,9 @@ export class ModelManager {
       const a = cur.model.manifest;
       const b = det.model.manifest;
       // Feature settings (audio log-mel parameters) decide how windows are cut too.
-      const sameFeatures = JSON.stringify(a.features ?? null) === JSON.stringify(b.features ?? null);
+      // (The audio clip calibration is fitted per training, like `calibration`: not a feature setting.)
+      const settingsOf = (f: Record<string, unknown> | undefined) => JSON.stringify(f ? { ...f, clipCalibration: undefined } : null);
+      const sameFeatures = settingsOf(a.features) === settingsOf(b.features);
       if (a.window.length !== b.window.length || a.window.hop !== b.window.hop || a.channels.length !== b.channels.length || !sameFeatures) {
         await det.close();
         this.fail(

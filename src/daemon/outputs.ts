@@ -8,7 +8,7 @@ import type { Producer } from 'kafkajs';
 import type { AlertEngine } from '../alerts/engine.js';
 import type { NoisefloorMetrics } from '../alerts/metrics.js';
 import type { AlertDispatcher } from '../alerts/sinks/dispatcher.js';
-import type { ScoreEvent } from '../scoring/types.js';
+import type { PooledScore, ScoreEvent } from '../scoring/types.js';
 
 export interface ScoreEventSink {
   readonly name: string;
@@ -31,6 +31,7 @@ export interface ScoreEventRecord {
   modelVersion: string;
   instance: string;
   scoredAt: number;
+  horizon?: PooledScore;
 }
 
 export function toRecord(ev: ScoreEvent, instance: string, scoredAt = Date.now()): ScoreEventRecord {
@@ -49,6 +50,7 @@ export function toRecord(ev: ScoreEvent, instance: string, scoredAt = Date.now()
   };
   if (ev.startTs !== undefined) r.startTs = ev.startTs;
   if (ev.endTs !== undefined) r.endTs = ev.endTs;
+  if (ev.horizon) r.horizon = ev.horizon;
   return r;
 }
 

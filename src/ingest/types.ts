@@ -27,6 +27,8 @@ export interface Window {
   endTs?: number | string;
   /** Steps in this window that were missing in the input and filled by the missing-value rule. */
   missing: number;
+  /** Audio windows: RMS level (dB FS) of the samples the window owns, before loudness normalisation. */
+  levelDb?: number;
 }
 
 /** Description of what a source yields, known before the first record. */

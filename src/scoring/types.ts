@@ -18,6 +18,25 @@ export interface WindowScore {
   topChannel: number;
 }
 
+/**
+ * Statistics pooled over a stream's recent windows (audio: the last `horizonWindows`
+ * windows of a device, src/audio/clip-stats.ts): the same numbers `score` reports per clip.
+ */
+export interface PooledScore {
+  windows: number;
+  /** RMS level over the pooled windows, dB FS. */
+  levelDb: number;
+  /** Surprise of each statistic against normal data (standard normal units). */
+  z: Record<string, number>;
+  /** Combined score 1 − p (Bonferroni over the member statistics) and its decision. */
+  score: number;
+  anomaly: boolean;
+  /** Member statistic with the largest surprise. */
+  top: string;
+  /** Channels (mel bands) whose pooled signed residual is most unusual, at most 3. */
+  topChannels: string[];
+}
+
 /** A scored window with its identity: what the daemon hands to alerts and outputs. */
 export interface ScoreEvent {
   stream: string;
@@ -34,6 +53,8 @@ export interface ScoreEvent {
   topChannels: string[];
   channelErrors: number[];
   modelVersion: string;
+  /** Audio: the device's horizon statistics after this window (its `anomaly` is ORed into `anomaly`). */
+  horizon?: PooledScore;
 }
 
 export type ScoredWindow = { window: Window; result: WindowScore };

@@ -3,8 +3,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clipCalibrationFrom } from '../../src/audio/clip-stats.js';
+import { AudioEventScorer, pooledScore } from '../../src/audio/horizon.js';
+import { AudioStreams } from '../../src/audio/stream.js';
+import { readWav } from '../../src/ingest/audio/index.js';
+import type { Window } from '../../src/ingest/types.js';
+import type { ScoreEvent } from '../../src/scoring/types.js';
+import { Rng } from '../../src/util/rng.js';
 import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../src/audio/config.js';
-import { aggregateScores, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/audio/score.js';
+import { aggregateScores, audioSettingsOf, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/audio/score.js';
 import { runAudioTrainJob } from '../../src/audio/train.js';
 import { aucRoc } from '../../src/eval/metrics.js';
 import { readManifest } from '../../src/model/artifact.js';
@@ -109,6 +116,77 @@ describe('audio model (tiny, synthetic)', () => {
   });
 });
 
+describe('clip statistics of a trained model (calibrated on held-out normal windows)', () => {
+  let det: Detector;
+  beforeAll(async () => {
+    det = await Detector.open(path.join(dir, 'model-window'), { provider: 'cpu', intraOpThreads: 1 }, silentLogger);
+  });
+  afterAll(async () => {
+    await det?.close();
+  });
+
+  it('the manifest holds a clip calibration fitted on training clips set aside from training', async () => {
+    const m = await readManifest(path.join(dir, 'model-window'));
+    const cal = clipCalibrationFrom(m.features);
+    expect(cal).not.toBeNull();
+    // calibrationClips 0.3 of 6 files: 3 set aside (evenly spaced), each cut into 4 reference segments.
+    const setAside = (m.features?.clipCalibration as { files: string[] }).files;
+    expect(setAside).toEqual(['n1.wav', 'n3.wav', 'n5.wav']);
+    expect(m.training.files).toEqual(['n0.wav', 'n2.wav', 'n4.wav']);
+    expect(cal!.segments).toBe(12);
+    expect(cal!.residual.mean).toHaveLength(16);
+    expect(cal!.use).toEqual(tinyAudioConfig().audio.clipScores);
+    expect(cal!.level.mean).toBeCloseTo(20 * Math.log10(RMS), 0);
+  });
+
+  it('flags a louder machine by its level and a changed spectrum at the same level; normal clips stay unflagged', async () => {
+    const n = await scoreAll(det, normalTest);
+    const a = await scoreAll(det, abnormalTest);
+    const loud = await scoreAll(det, louder);
+    for (const c of n) expect(c.anomaly).toBe(false);
+    for (const c of loud) expect(c.stats).toMatchObject({ anomaly: true, top: 'level' });
+    for (const c of a) expect(c.anomaly).toBe(true);
+    // The combined score ranks both kinds above every normal clip, and `score` is its 1 − p.
+    const labels = [...n.map(() => 0), ...a.map(() => 1), ...loud.map(() => 1)];
+    expect(aucRoc([...n, ...a, ...loud].map((c) => c.rank), labels)).toBe(1);
+    for (const c of [...n, ...a, ...loud]) expect(c.score).toBeCloseTo(c.stats!.combinedScore, 12);
+  });
+
+  it('serve\'s horizon statistics equal the offline clip statistics for the same audio (random chunks, devices interleaved, random batches)', async () => {
+    const files = [normalTest[0], abnormalTest[1], louder[2]];
+    const settings = audioSettingsOf(det);
+    const streams = new AudioStreams(settings);
+    const scorer = new AudioEventScorer(settings);
+    const signals = await Promise.all(files.map(async (f) => (await readWav(f, { channel: 0 })).samples));
+    const rng = new Rng(21);
+    const pos = files.map(() => 0);
+    const last = new Map<string, ScoreEvent>();
+    const queue: Window[] = [];
+    const drain = async (all: boolean) => {
+      while (queue.length > 0 && (all || queue.length > 7)) {
+        const batch = queue.splice(0, 1 + rng.int(7));
+        for (const ev of await scorer.scoreEvents(det, batch)) last.set(ev.stream, ev);
+      }
+    };
+    while (pos.some((p, i) => p < signals[i].length)) {
+      const i = rng.int(files.length);
+      if (pos[i] >= signals[i].length) continue;
+      const n = 1 + rng.int(900);
+      queue.push(...streams.push(`dev-${i}`, signals[i].subarray(pos[i], pos[i] + n)));
+      pos[i] += n;
+      await drain(false);
+    }
+    await drain(true);
+    for (let i = 0; i < files.length; i++) {
+      const offline = await scoreClip(files[i], det);
+      expect(offline.windows).toBeLessThanOrEqual(settings.horizonWindows);
+      expect(last.get(`dev-${i}`)!.horizon).toEqual(pooledScore(offline.stats!, det.channelNames));
+    }
+    expect(last.get('dev-2')!.horizon).toMatchObject({ anomaly: true, top: 'level' });
+    expect(last.get('dev-0')!.horizon!.anomaly).toBe(false);
+  });
+});
+
 describe('clip aggregation and labels', () => {
   it('aggregates window scores by mean, max and top-k mean', () => {
     const v = [1, 5, 2, 8, 3, 4, 7, 6, 9, 10];
@@ -177,8 +255,16 @@ calibration: { targetFalseAlarmRate: 0.01 }
     const c = spawnSync(process.execPath, [cliPath, 'score', '--model', model, normalTest[0], abnormalTest[0]], { encoding: 'utf8', env });
     expect(c.status).toBe(0);
     const lines = c.stdout.trim().split('\n');
-    expect(lines[0]).toBe('clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s');
-    expect(lines[1].split(',')[6]).toBe('0');
-    expect(lines[2].split(',')[6]).toBe('1');
+    expect(lines[0]).toBe(
+      'clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s,combined_z,top_statistic,error_z,peak_z,shift_z,spectrum_z,spectrumDb_z,level_z',
+    );
+    const [normalRow, abnormalRow] = [lines[1].split(','), lines[2].split(',')];
+    expect(normalRow[6]).toBe('0');
+    expect(abnormalRow[6]).toBe('1');
+    // The combined clip decision flags the tone clip, not the normal one; the z columns are filled.
+    expect([normalRow[5], abnormalRow[5]]).toEqual(['0', '1']);
+    expect(Number(abnormalRow[11])).toBeGreaterThan(Number(normalRow[11]));
+    expect(['error', 'shift', 'level']).toContain(abnormalRow[12]);
+    expect(abnormalRow.slice(13).every((v) => Number.isFinite(Number(v)))).toBe(true);
   });
 });

@@ -72,6 +72,18 @@ describe('streaming adapter', () => {
     });
   }
 
+  it('carries each window\'s RMS level before loudness normalisation (the level score\'s input), whatever the mode', () => {
+    const a = settings('window');
+    for (const mode of ['none', 'window'] as const) {
+      const got = pushInChunks(new AudioStreams(settings(mode)), 'dev-1', x, 13);
+      for (const w of got) {
+        let sq = 0;
+        for (let i = w.start * a.hop; i < (w.start + a.frames) * a.hop; i++) sq += x[i] * x[i];
+        expect(w.levelDb).toBeCloseTo(10 * Math.log10(sq / (a.frames * a.hop)), 4);
+      }
+    }
+  });
+
   it('gives the same windows as the file path, for s16le bytes, per device and with resampling', async () => {
     const a = settings('window');
     // 24 kHz input: both paths resample to 8 kHz.

@@ -13,9 +13,11 @@ import path from 'node:path';
 import kafkajs, { type Kafka } from 'kafkajs';
 import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pooledScore } from '../../src/audio/horizon.js';
 import { scoreClip } from '../../src/audio/score.js';
 import { runAudioTrainJob } from '../../src/audio/train.js';
 import { Detector } from '../../src/scoring/detector.js';
+import type { PooledScore } from '../../src/scoring/types.js';
 import { daemonConfigSchema } from '../../src/config/daemon.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Rng } from '../../src/util/rng.js';
@@ -39,7 +41,10 @@ beforeAll(async () => {
   kafka = testKafka(brokers);
   await mkdir(path.join(tmp, 'train'));
   const files = Array.from({ length: 6 }, (_, i) => writeClip(path.join(tmp, 'train'), `n${i}.wav`, toInt16(machineClip({ seed: 100 + i, rms: RMS }))));
-  await runAudioTrainJob({ files, outDir: modelDir, config: tinyAudioConfig({ loudness: { mode: 'window', targetDb: -20 } }, { calibration: { targetFalseAlarmRate: 0.002 } }),
+  // horizonWindows 64 > the 61 windows of a test device: the last window's horizon pools the whole device.
+  // calibrationClips 0: the denoiser trains on all 6 clips (as the window-flag counts below
+  // assume) and the clip calibration uses their held-out tails (the fallback path).
+  await runAudioTrainJob({ files, outDir: modelDir, config: tinyAudioConfig({ loudness: { mode: 'window', targetDb: -20 }, horizonWindows: 64, calibrationClips: 0 }, { calibration: { targetFalseAlarmRate: 0.002 } }),
     log: silentLogger,
   });
 });
@@ -112,6 +117,7 @@ interface Rec {
   startTs?: number;
   anomaly: boolean;
   topChannels: string[];
+  horizon?: PooledScore;
 }
 const keyOf = (r: Rec) => `${r.stream}@${r.windowStart}`;
 
@@ -201,6 +207,25 @@ describe('serve with an audio model (PCM from Kafka)', () => {
     // Every alert event the daemon wrote (it has exited, so the topic is complete): only fan-2 fired.
     const alertEvents = await readTopicToEnd<{ stream: string; status: string }>(kafka, alerts);
     expect([...new Set(alertEvents.filter((a) => a.status === 'firing').map((a) => a.stream))]).toEqual(['fan-2']);
+    // Horizon statistics: after each device's last window they equal `score`'s clip
+    // statistics of the same audio (offline, from a WAV of the same samples).
+    const det = await Detector.open(modelDir, { provider: 'cpu', intraOpThreads: 1 }, silentLogger);
+    try {
+      for (const [name, codes] of Object.entries(devices)) {
+        const mine = got.filter((r) => r.stream === name);
+        const lastRec = mine.reduce((a, b) => (b.windowStart > a.windowStart ? b : a));
+        expect(mine.find((r) => r.windowStart === 0)!.horizon!.windows).toBe(1);
+        const offline = await scoreClip(writeClip(tmp, `${name}.wav`, codes), det);
+        expect(offline.windows).toBe(61);
+        expect(lastRec.horizon).toEqual(pooledScore(offline.stats!, det.channelNames));
+      }
+      // The tone (same loudness) shows in the spectral statistics, not in the level.
+      const tone = got.filter((r) => r.stream === 'fan-2').reduce((a, b) => (b.windowStart > a.windowStart ? b : a)).horizon!;
+      expect(tone.anomaly).toBe(true);
+      expect(tone.top).not.toBe('level');
+    } finally {
+      await det.close();
+    }
   });
 
   it('SIGKILL mid-stream and restart: every window scored at least once, on the same frame grid', async () => {

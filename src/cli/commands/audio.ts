@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { audioConfigSchema, audioSettingsFromFeatures, type AggregationMethod } from '../../audio/config.js';
+import { CLIP_STATISTICS } from '../../audio/clip-stats.js';
 import { audioSettingsOf, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../audio/score.js';
 import { runAudioTrainJob } from '../../audio/train.js';
 import type { ScoringConfig } from '../../config/core.js';
@@ -113,10 +114,12 @@ export const AUDIO_SCORE_USAGE = `noisefloor score --model <audio-model> <wav|gl
                  [--format csv|jsonl] [--aggregation mean|max|topk] [--mode reconstruction|likelihood]
                  [--t0 F] [--steps N] [--fail-on-anomaly] [--config <file>] [--provider ...]
 
-Audio models score clips: one row per clip with clip, score (aggregated, calibrated 0..1),
+Audio models score clips: one row per clip with clip, score (combined clip score 0..1:
+squared error, transients, spectral shift and level, each calibrated on normal data),
 raw (aggregated raw window score), max_window_score, max_window_raw, anomaly, label,
-windows, level_db, top_band_hz, top_frame_s; jsonl adds band_errors (per mel band) and
-frame_errors (per log-mel frame). Labels come from --labels or from \`normal\`/\`abnormal\`
+windows, level_db, top_band_hz, top_frame_s, combined_z, top_statistic and the surprise
+of each statistic (error_z, peak_z, shift_z, spectrum_z, level_z); jsonl adds band_errors
+(per mel band) and frame_errors (per log-mel frame). Labels come from --labels or from \`normal\`/\`abnormal\`
 folders in the path; with both classes present, AUC and pAUC (FPR <= 0.1) go to stderr.`;
 
 export async function audioScoreCommand(argv: string[], log: Logger): Promise<number> {
@@ -175,7 +178,7 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
   const started = Date.now();
   try {
     if (format === 'csv')
-      out.write('clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s\n');
+      out.write(`clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s,combined_z,top_statistic,${CLIP_STATISTICS.map((k) => `${k}_z`).join(',')}\n`);
     for (const f of files) {
       const clip = await scoreClip(f, detector, { aggregation });
       const label = lookupLabel(labels, f);
@@ -197,6 +200,9 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
             clip.levelDb.toFixed(2),
             topHz,
             topS,
+            clip.stats ? clip.stats.combinedZ.toFixed(3) : '',
+            clip.stats?.top ?? '',
+            ...CLIP_STATISTICS.map((k) => (clip.stats ? clip.stats.z[k].toFixed(3) : '')),
           ].join(',') + '\n',
         );
       } else {
@@ -219,6 +225,15 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
             band_errors: Array.from(clip.bandErrors, round),
             frame_seconds: frameSeconds,
             frame_errors: Array.from(clip.frameErrors, round),
+            ...(clip.stats
+              ? {
+                  combined_z: round(clip.stats.combinedZ),
+                  combined_p: clip.stats.combinedP,
+                  top_statistic: clip.stats.top,
+                  z: Object.fromEntries(CLIP_STATISTICS.map((k) => [k, round(clip.stats!.z[k])])),
+                  shift_bands_hz: clip.stats.topShiftBands.map((m) => (bandHz[m] !== undefined ? Math.round(bandHz[m]) : m)),
+                }
+              : {}),
           }) + '\n',
         );
       }
@@ -240,11 +255,14 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
   const labelled = results.filter((r) => r.label !== undefined);
   const pos = labelled.filter((r) => r.label === 1).length;
   if (pos > 0 && pos < labelled.length) {
-    const s = labelled.map((r) => r.clip.raw);
+    const s = labelled.map((r) => r.clip.rank);
     const l = labelled.map((r) => r.label as number);
+    const per = labelled[0].clip.stats
+      ? '; per statistic AUC ' + CLIP_STATISTICS.map((k) => `${k} ${aucRoc(labelled.map((r) => r.clip.stats!.z[k]), l).toFixed(3)}`).join(', ')
+      : '';
     process.stderr.write(
       `labelled ${labelled.length} clip(s) (${pos} abnormal): AUC ${aucRoc(s, l).toFixed(4)}, pAUC(FPR<=0.1) ${partialAucRoc(s, l, 0.1).toFixed(4)}` +
-        `; RMS-level baseline AUC ${aucRoc(labelled.map((r) => r.clip.levelDb), l).toFixed(4)}\n`,
+        `${labelled[0].clip.stats ? ' (combined clip score)' : ''}; RMS-level baseline AUC ${aucRoc(labelled.map((r) => r.clip.levelDb), l).toFixed(4)}${per}\n`,
     );
   } else if (labels || labelled.length) {
     process.stderr.write(`labels: ${labelled.length} clip(s) labelled, need both classes for AUC\n`);
