@@ -1,0 +1,225 @@
+/**
+ * The empirical denoiser: the exact diffusion score of a bounded per-stream memory of
+ * normal windows.
+ *
+ * For stored windows m_1..m_N (standardised per feature) and noise level sigma, the
+ * diffusion-smoothed density of the memory is the Gaussian mixture
+ *   p_sigma(x) = (1/N) sum_i N(x; m_i, sigma^2 I),
+ * whose optimal denoiser E[x0 | x] = sum_i softmax_i(-||x - m_i||^2 / (2 sigma^2)) m_i is
+ * what a network denoiser converges to if it fits the memory exactly. The anomaly score is
+ *   s(x) = sum over sigma of sigma^2 * -(logsumexp_i(-||x - m_i||^2 / (2 sigma^2)) - log N),
+ * the negative log density (up to constants) at each level; the sigma^2 factor puts the
+ * levels on one scale (each term tends to min_i ||x - m_i||^2 / 2 as sigma -> 0: a soft
+ * nearest neighbour). Small sigma sees the nearest stored windows, large sigma the bulk.
+ *
+ * Memory: `capacity` slots in one Float32Array. Replacement policy: `static` fills the
+ * slots once and then refuses inserts (the memory is the training data); `fifo` replaces
+ * the oldest stored window (a ring), so the memory follows the stream's recent normal
+ * behaviour. Which windows are inserted (old enough, not flagged) is the caller's policy;
+ * `insert` only stores. The standardisation is fixed when the memory is built, so scores
+ * stay on one scale however the memory changes.
+ *
+ * Cost per scored window: N * D multiply-adds for the squared distances (D = channels x
+ * window length) plus N exponentials per noise level; no allocation (scratch buffers are
+ * owned by the memory).
+ */
+import { InputError } from '../util/errors.js';
+
+export type MemoryReplacement = 'static' | 'fifo';
+
+export interface WindowMemoryOptions {
+  /** Most windows kept. */
+  capacity: number;
+  /** Noise levels in standardised units (default 0.5, 1, 2). */
+  sigmas?: readonly number[];
+  replacement?: MemoryReplacement;
+  /** Floor on a feature's standard deviation, relative to the mean standard deviation (default 1e-3). */
+  relativeMinStd?: number;
+}
+
+/** Positions (e.g. window end rows) within [from, to] are left out of a score. */
+export interface ExcludeRange {
+  from: number;
+  to: number;
+}
+
+const LN10 = Math.log(10);
+
+export class WindowMemory {
+  readonly features: number;
+  readonly capacity: number;
+  readonly sigmas: readonly number[];
+  readonly replacement: MemoryReplacement;
+  private readonly mean: Float32Array;
+  private readonly invStd: Float32Array;
+  private readonly store: Float32Array;
+  private readonly positions: Float64Array;
+  private readonly x: Float32Array;
+  private readonly d2: Float64Array;
+  private count = 0;
+  /** Next slot the fifo policy overwrites once full. */
+  private head = 0;
+  private inserts = 0;
+
+  private constructor(mean: Float32Array, std: Float32Array, opts: WindowMemoryOptions) {
+    if (!(Number.isInteger(opts.capacity) && opts.capacity >= 1)) throw new InputError(`memory capacity must be a positive integer, got ${opts.capacity}`);
+    this.features = mean.length;
+    this.capacity = opts.capacity;
+    this.sigmas = opts.sigmas ?? [0.5, 1, 2];
+    if (this.sigmas.length === 0 || this.sigmas.some((s) => !(s > 0))) throw new InputError('memory noise levels must be positive');
+    this.replacement = opts.replacement ?? 'static';
+    this.mean = mean;
+    this.invStd = Float32Array.from(std, (s) => 1 / s);
+    this.store = new Float32Array(this.capacity * this.features);
+    this.positions = new Float64Array(this.capacity);
+    this.x = new Float32Array(this.features);
+    this.d2 = new Float64Array(this.capacity);
+  }
+
+  /**
+   * A memory standardised on `windows` (per-feature mean and standard deviation) and
+   * filled with them; beyond `capacity`, evenly spaced ones are kept (deterministic, and
+   * the kept set spans the whole period). `positions[i]` identifies window i for
+   * `ExcludeRange` (its end row).
+   */
+  static fit(windows: readonly Float32Array[], positions: readonly number[], opts: WindowMemoryOptions): WindowMemory {
+    if (windows.length === 0) throw new InputError('the window memory needs at least one window');
+    if (positions.length !== windows.length) throw new InputError(`${positions.length} positions for ${windows.length} windows`);
+    const D = windows[0].length;
+    for (const w of windows) if (w.length !== D) throw new InputError('memory windows differ in size');
+    const mean = new Float64Array(D);
+    const sq = new Float64Array(D);
+    for (const w of windows) for (let f = 0; f < D; f++) mean[f] += w[f];
+    for (let f = 0; f < D; f++) mean[f] /= windows.length;
+    for (const w of windows) for (let f = 0; f < D; f++) sq[f] += (w[f] - mean[f]) ** 2;
+    const std = Float32Array.from(sq, (s) => Math.sqrt(s / windows.length));
+    const avg = std.reduce((a, b) => a + b, 0) / D;
+    // A flat training period has std 0: the floor keeps the scale finite (any change is then very surprising).
+    const floor = Math.max(avg * (opts.relativeMinStd ?? 1e-3), 1e-9);
+    for (let f = 0; f < D; f++) std[f] = Math.max(std[f], floor);
+    const memory = new WindowMemory(Float32Array.from(mean), std, opts);
+    const n = Math.min(windows.length, memory.capacity);
+    for (let j = 0; j < n; j++) {
+      const i = Math.floor((j * windows.length) / n);
+      memory.put(windows[i], positions[i]);
+    }
+    return memory;
+  }
+
+  /** Windows stored. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Windows accepted by `insert` since the memory was built (excluding `fit`). */
+  get inserted(): number {
+    return this.inserts;
+  }
+
+  /** Bytes held by the memory's buffers (what a stream's memory adds to RSS). */
+  get bytes(): number {
+    return this.store.byteLength + this.positions.byteLength + this.mean.byteLength + this.invStd.byteLength + this.x.byteLength + this.d2.byteLength;
+  }
+
+  /** Floating-point operations of one `score` at the current size (distances + mixture sums). */
+  get flopsPerScore(): number {
+    return this.count * (3 * this.features + 4 * this.sigmas.length);
+  }
+
+  /** Stores a window (raw units). false when the static memory is full. */
+  insert(window: Float32Array, position: number): boolean {
+    if (window.length !== this.features) throw new InputError(`window has ${window.length} values, the memory holds ${this.features}`);
+    if (this.count === this.capacity && this.replacement === 'static') return false;
+    this.put(window, position);
+    this.inserts++;
+    return true;
+  }
+
+  private put(window: Float32Array, position: number): void {
+    const slot = this.count < this.capacity ? this.count++ : this.head;
+    if (this.count === this.capacity) this.head = (slot + 1) % this.capacity;
+    const off = slot * this.features;
+    for (let f = 0; f < this.features; f++) this.store[off + f] = (window[f] - this.mean[f]) * this.invStd[f];
+    this.positions[slot] = position;
+  }
+
+  /**
+   * The diffusion score of a window (raw units) against the memory; stored windows whose
+   * position lies in `exclude` are left out (scoring a memory's own windows against their
+   * non-overlapping neighbours). NaN when nothing is left to compare with.
+   */
+  score(window: Float32Array, exclude?: ExcludeRange): number {
+    const D = this.features;
+    if (window.length !== D) throw new InputError(`window has ${window.length} values, the memory holds ${D}`);
+    const x = this.x;
+    for (let f = 0; f < D; f++) x[f] = (window[f] - this.mean[f]) * this.invStd[f];
+    const d2 = this.d2;
+    const store = this.store;
+    let used = 0;
+    let min = Infinity;
+    for (let i = 0; i < this.count; i++) {
+      if (exclude && this.positions[i] >= exclude.from && this.positions[i] <= exclude.to) {
+        d2[i] = -1;
+        continue;
+      }
+      const off = i * D;
+      let d = 0;
+      for (let f = 0; f < D; f++) {
+        const diff = x[f] - store[off + f];
+        d += diff * diff;
+      }
+      d2[i] = d;
+      if (d < min) min = d;
+      used++;
+    }
+    if (used === 0) return Number.NaN;
+    const logN = Math.log(used);
+    let total = 0;
+    for (const sigma of this.sigmas) {
+      const inv = 1 / (2 * sigma * sigma);
+      // Terms beyond exp(-40) add nothing in double precision relative to the leading 1.
+      const cutoff = min + 40 / inv;
+      let sum = 0;
+      for (let i = 0; i < this.count; i++) {
+        const d = d2[i];
+        if (d < 0 || d > cutoff) continue;
+        sum += Math.exp(-(d - min) * inv);
+      }
+      const lse = -min * inv + Math.log(sum);
+      total += sigma * sigma * -(lse - logN);
+    }
+    return total;
+  }
+
+  /**
+   * The empirical denoiser's estimate E[x0 | x] at noise level sigma, in raw units, into
+   * `out` (the softmax-weighted mean of the stored windows).
+   */
+  denoise(window: Float32Array, sigma: number, out: Float32Array): Float32Array {
+    const D = this.features;
+    if (out.length !== D) throw new InputError(`output has ${out.length} values, the memory holds ${D}`);
+    if (this.count === 0) throw new InputError('the window memory is empty');
+    this.score(window);
+    const d2 = this.d2;
+    let min = Infinity;
+    for (let i = 0; i < this.count; i++) if (d2[i] < min) min = d2[i];
+    const inv = 1 / (2 * sigma * sigma);
+    out.fill(0);
+    let sum = 0;
+    for (let i = 0; i < this.count; i++) {
+      const w = Math.exp(-(d2[i] - min) * inv);
+      if (w < 1e-300) continue;
+      sum += w;
+      const off = i * D;
+      for (let f = 0; f < D; f++) out[f] += w * this.store[off + f];
+    }
+    for (let f = 0; f < D; f++) out[f] = (out[f] / sum) / this.invStd[f] + this.mean[f];
+    return out;
+  }
+}
+
+/** -log10 of a tail probability, capped at `cap` (12: probabilities below 1e-12 are all "very surprising"). */
+export function surpriseOf(tailProbability: number, cap = 12): number {
+  if (!(tailProbability > 0)) return cap;
+  return Math.min(cap, Math.max(0, -Math.log(tailProbability) / LN10));
+}
