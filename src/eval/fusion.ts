@@ -9,7 +9,7 @@ import type { Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
 import { calibrate, type Calibration } from '../scoring/calibration.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../scoring/fusion.js';
-import { WindowMemory } from '../scoring/memory.js';
+import { StreamMemory, WindowMemory } from '../scoring/memory.js';
 import { surprise as networkSurprise } from './rows.js';
 import type { EvaluateConfig, FusionPart } from './config.js';
 import { collectFromRecords, unitRecords, type EvalUnit, type UnitResult } from './engine.js';
@@ -75,28 +75,21 @@ export async function memoryWindowScores(
   );
   const cal = calibrateMemory(memory, normal, config);
   const W = config.window.length;
+  const stream_ = new StreamMemory(memory, (score) => calibratedSurprise(cal, score), {
+    windowLength: W,
+    insertEvery: mc.insertEvery,
+    insertBelowSurprise: mc.insertBelowSurprise,
+  });
   const out: MemoryWindowScores = { windowEnd: [], score: [], surprise: [], size: 0, inserted: 0, bytes: 0, flopsPerWindow: 0, seconds: 0 };
-  const pending: { w: Window; k: number }[] = [];
-  let head = 0;
   const windower = new StreamWindower(stream, { length: W, hop: config.window.hop, channels: channels.length });
   const add = (w: Window | null) => {
     if (!w) return;
     const k = out.windowEnd.length;
-    const s = memory.score(w.data);
-    const sur = calibratedSurprise(cal, s);
+    const { score, surprise } = stream_.score(w.data);
     out.windowEnd.push(w.end);
-    out.score.push(s);
-    out.surprise.push(sur);
-    if (mc.replacement !== 'fifo') return;
-    pending.push({ w, k });
-    while (head < pending.length && pending[head].w.end <= w.end - W) {
-      const p = pending[head++];
-      if (p.k % mc.insertEvery === 0 && guard(p.k, out.surprise[p.k]) < mc.insertBelowSurprise) memory.insert(p.w.data, p.w.end);
-    }
-    if (head > 4096) {
-      pending.splice(0, head);
-      head = 0;
-    }
+    out.score.push(score);
+    out.surprise.push(surprise);
+    stream_.observe(w.data, w.end, guard(k, surprise));
   };
   for (const rec of test) add(windower.push(rec));
   add(windower.flush());

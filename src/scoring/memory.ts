@@ -223,3 +223,52 @@ export function surpriseOf(tailProbability: number, cap = 12): number {
   if (!(tailProbability > 0)) return cap;
   return Math.min(cap, Math.max(0, -Math.log(tailProbability) / LN10));
 }
+
+export interface StreamMemoryOptions {
+  /** Window length in rows: a window is a candidate for the memory once it no longer overlaps the newest one. */
+  windowLength: number;
+  /** Every this many candidates one is inserted (fifo memories). */
+  insertEvery: number;
+  /** Candidates whose fused surprise reached this are kept out (flagged windows are not normal). */
+  insertBelowSurprise: number;
+}
+
+/**
+ * A stream's memory state: the window memory, its calibration, and the insertion policy
+ * (one implementation for `evaluate` and, as stream state, for `serve`). Per window:
+ * `score` it, fuse with the stream's other parts, then `observe` it with the fused
+ * surprise; a window observed at least `windowLength` rows before the newest one is
+ * inserted (fifo memories) when it was not flagged and is the `insertEvery`-th candidate.
+ * Pending candidates are bounded by the window length (times hop), not the stream length.
+ */
+export class StreamMemory {
+  private readonly pending: { data: Float32Array; end: number; surprise: number; seq: number }[] = [];
+  private head = 0;
+  private seq = 0;
+
+  constructor(
+    readonly memory: WindowMemory,
+    private readonly calibrationSurprise: (score: number) => number,
+    private readonly opts: StreamMemoryOptions,
+  ) {}
+
+  /** The memory's diffusion score of a window and its calibrated surprise. */
+  score(window: Float32Array): { score: number; surprise: number } {
+    const score = this.memory.score(window);
+    return { score, surprise: this.calibrationSurprise(score) };
+  }
+
+  /** Records a scored window (its data is kept until it is inserted or dropped). */
+  observe(window: Float32Array, end: number, fusedSurprise: number): void {
+    if (this.memory.replacement !== 'fifo') return;
+    this.pending.push({ data: window, end, surprise: fusedSurprise, seq: this.seq++ });
+    while (this.head < this.pending.length && this.pending[this.head].end <= end - this.opts.windowLength) {
+      const p = this.pending[this.head++];
+      if (p.seq % this.opts.insertEvery === 0 && p.surprise < this.opts.insertBelowSurprise) this.memory.insert(p.data, p.end);
+    }
+    if (this.head > 1024) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WindowMemory } from '../../src/scoring/memory.js';
+import { StreamMemory, WindowMemory } from '../../src/scoring/memory.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../../src/scoring/fusion.js';
 import { calibrate } from '../../src/scoring/calibration.js';
 import { Rng } from '../../src/util/rng.js';
@@ -164,5 +164,28 @@ describe('window memory on the synthetic anomaly kinds', () => {
     const windows = cut(generateSeries(1200, { seed: 11, phase: 5 }, [anomaly]), 32, 4);
     const labels = windows.map((w) => (w.end < anomaly.start || w.start > anomaly.end ? 0 : 1));
     expect(aucRoc(windows.map((w) => memory.score(w.data)), labels)).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+describe('StreamMemory (insertion policy)', () => {
+  const rng = new Rng(4);
+  const base = sineWindows(50, 16, rng);
+  it('inserts a window once it no longer overlaps the newest one, and never a flagged one', () => {
+    const memory = WindowMemory.fit(base, base.map((_, i) => i), { capacity: 60, replacement: 'fifo' });
+    const stream = new StreamMemory(memory, (s) => s, { windowLength: 16, insertEvery: 1, insertBelowSurprise: 3 });
+    const w = sineWindows(40, 16, rng);
+    // Windows ending at rows 100..139; the ones ending at 110 and 111 were flagged.
+    for (let i = 0; i < 40; i++) stream.observe(w[i], 100 + i, i === 10 || i === 11 ? 5 : 0);
+    // Candidates: ends 100..123 (<= 139 - 16); two of them flagged.
+    expect(memory.inserted).toBe(24 - 2);
+    expect(memory.size).toBe(60);
+  });
+
+  it('a static memory learns nothing while streaming', () => {
+    const memory = WindowMemory.fit(base, base.map((_, i) => i), { capacity: 60 });
+    const stream = new StreamMemory(memory, (s) => s, { windowLength: 16, insertEvery: 1, insertBelowSurprise: 3 });
+    for (const [i, x] of sineWindows(40, 16, rng).entries()) stream.observe(x, 100 + i, 0);
+    expect(memory.inserted).toBe(0);
+    expect(memory.size).toBe(50);
   });
 });
