@@ -491,7 +491,9 @@ export async function fuseResults(
   if (withMemory) log.info('window memory scored', { units: units.length, seconds: Number(memory.reduce((a, m) => a + m.seconds, 0).toFixed(1)) });
   const available = (['network', 'residual', 'memory'] as const).filter((p) => surprises.every((s) => s[p] !== undefined));
   const fused = results.map((r, i) => fusedResult(r, parts, surprises[i], config));
-  const variants = partSubsets(parts, available).map((set) => ({
+  // The model alone (the default) reports as it always did; other parts bring their ablations.
+  const extra = withMemory || parts.length > 1 || parts[0] !== 'network';
+  const variants = (extra ? partSubsets(parts, available) : []).map((set) => ({
     name: set.length === 1 && set[0] === 'network' ? 'network alone (raw score)' : `fusion of ${set.join(' + ')}`,
     results: results.map((r, i) => fusedResult(r, set, surprises[i], config)),
   }));
