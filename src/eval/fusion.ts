@@ -7,15 +7,11 @@
  */
 import type { Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { calibrate, type Calibration } from '../scoring/calibration.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../scoring/fusion.js';
-import { StreamMemory, WindowMemory } from '../scoring/memory.js';
+import { calibrateMemory, StreamMemory, WindowMemory } from '../scoring/memory.js';
 import { surprise as networkSurprise } from './rows.js';
 import type { EvaluateConfig, FusionPart } from './config.js';
 import { collectFromRecords, unitRecords, type EvalUnit, type UnitResult } from './engine.js';
-
-/** At most this many normal windows calibrate the memory's score. */
-const MEMORY_CALIBRATION_WINDOWS = 1000;
 
 export interface MemoryWindowScores {
   windowEnd: number[];
@@ -30,25 +26,6 @@ export interface MemoryWindowScores {
   /** Floating-point operations per scored window at the final size. */
   flopsPerWindow: number;
   seconds: number;
-}
-
-/**
- * The memory's calibration: each of (at most 1000, evenly spaced) normal windows scored
- * against the memory without the stored windows that overlap it, so a window never meets
- * itself or its shifted copies.
- */
-export function calibrateMemory(memory: WindowMemory, windows: readonly Window[], config: EvaluateConfig): Calibration {
-  const W = config.window.length;
-  const n = Math.min(windows.length, MEMORY_CALIBRATION_WINDOWS);
-  const scores: number[] = [];
-  for (let j = 0; j < n; j++) {
-    const w = windows[Math.floor((j * windows.length) / n)];
-    const s = memory.score(w.data, { from: w.end - W + 1, to: w.end + W - 1 });
-    if (Number.isFinite(s)) scores.push(s);
-  }
-  // A memory too short for any non-overlapping neighbour: calibrate on in-memory scores.
-  if (scores.length === 0) for (const w of windows.slice(0, n)) scores.push(memory.score(w.data));
-  return calibrate(scores, config.calibration.targetFalseAlarmRate, config.calibration.tailQuantile);
 }
 
 /**
@@ -73,7 +50,7 @@ export async function memoryWindowScores(
     normal.map((w) => w.end),
     { capacity: mc.capacity, sigmas: mc.sigmas, replacement: mc.replacement },
   );
-  const cal = calibrateMemory(memory, normal, config);
+  const cal = calibrateMemory(memory, normal, config.window.length, config.calibration.targetFalseAlarmRate, config.calibration.tailQuantile);
   const W = config.window.length;
   const stream_ = new StreamMemory(memory, (score) => calibratedSurprise(cal, score), {
     windowLength: W,

@@ -24,6 +24,7 @@
  * owned by the memory).
  */
 import { InputError } from '../util/errors.js';
+import { calibrate, exceedanceProbability, type Calibration } from './calibration.js';
 
 export type MemoryReplacement = 'static' | 'fifo';
 
@@ -270,5 +271,118 @@ export class StreamMemory {
       this.pending.splice(0, this.head);
       this.head = 0;
     }
+  }
+}
+
+/** At most this many normal windows calibrate a memory's score. */
+export const MEMORY_CALIBRATION_WINDOWS = 1000;
+
+/**
+ * A memory's calibration: each of (at most 1000, evenly spaced) normal windows scored
+ * against the memory without the stored windows that overlap it (end rows within
+ * windowLength - 1), so a window never meets itself or its shifted copies. No labels.
+ */
+export function calibrateMemory(
+  memory: WindowMemory,
+  windows: readonly { data: Float32Array; end: number }[],
+  windowLength: number,
+  targetFalseAlarmRate: number,
+  tailQuantile: number,
+): Calibration {
+  const n = Math.min(windows.length, MEMORY_CALIBRATION_WINDOWS);
+  const scores: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const w = windows[Math.floor((j * windows.length) / n)];
+    const s = memory.score(w.data, { from: w.end - windowLength + 1, to: w.end + windowLength - 1 });
+    if (Number.isFinite(s)) scores.push(s);
+  }
+  // A memory too short for any non-overlapping neighbour: calibrate on in-memory scores.
+  if (scores.length === 0) for (const w of windows.slice(0, n)) scores.push(memory.score(w.data));
+  return calibrate(scores, targetFalseAlarmRate, tailQuantile);
+}
+
+export interface StreamMemoriesOptions {
+  memory: WindowMemoryOptions;
+  policy: StreamMemoryOptions;
+  /** Windows of a stream collected (its own recent past, taken as normal) before its memory is built. */
+  warmupWindows: number;
+  /** Most streams with a memory; the least recently scored one is dropped beyond it. */
+  maxStreams: number;
+  targetFalseAlarmRate: number;
+  tailQuantile: number;
+}
+
+/**
+ * Memories of many streams, bounded in number (least recently used dropped) and each in
+ * size: what `serve` would own as stream state. A stream's memory is built from its first
+ * `warmupWindows` windows (like NAB's probationary period: the stream's own past is its
+ * normal data) and calibrated on them; until then its surprise is NaN (the part is absent
+ * from the fusion).
+ */
+export class StreamMemories {
+  private readonly streams = new Map<string, { warm: { data: Float32Array; end: number }[]; state: StreamMemory | null }>();
+  private dropped = 0;
+
+  constructor(private readonly opts: StreamMemoriesOptions) {
+    if (!(opts.warmupWindows >= 2)) throw new InputError('a stream memory needs at least 2 warm-up windows');
+  }
+
+  private entry(stream: string) {
+    let e = this.streams.get(stream);
+    if (e) {
+      // Map order is insertion order: re-inserting marks the stream as most recently used.
+      this.streams.delete(stream);
+    } else {
+      e = { warm: [], state: null };
+      if (this.streams.size >= this.opts.maxStreams) {
+        const oldest = this.streams.keys().next().value as string;
+        this.streams.delete(oldest);
+        this.dropped++;
+      }
+    }
+    this.streams.set(stream, e);
+    return e;
+  }
+
+  /** The memory surprise of a window of `stream`; NaN while the stream is warming up. */
+  surprise(stream: string, data: Float32Array): number {
+    const e = this.entry(stream);
+    return e.state ? e.state.score(data).surprise : Number.NaN;
+  }
+
+  /** After fusion: records the window (warm-up, or the insertion policy). */
+  observe(stream: string, data: Float32Array, end: number, fusedSurprise: number): void {
+    const e = this.entry(stream);
+    if (e.state) {
+      e.state.observe(data, end, fusedSurprise);
+      return;
+    }
+    e.warm.push({ data: Float32Array.from(data), end });
+    if (e.warm.length < this.opts.warmupWindows) return;
+    const memory = WindowMemory.fit(
+      e.warm.map((w) => w.data),
+      e.warm.map((w) => w.end),
+      this.opts.memory,
+    );
+    const cal = calibrateMemory(memory, e.warm, this.opts.policy.windowLength, this.opts.targetFalseAlarmRate, this.opts.tailQuantile);
+    e.state = new StreamMemory(memory, (s) => surpriseOf(exceedanceProbability(cal, s)), this.opts.policy);
+    e.warm = [];
+  }
+
+  /** Streams with a memory or warming up. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Streams dropped to stay within maxStreams. */
+  get droppedStreams(): number {
+    return this.dropped;
+  }
+
+  /** Bytes held by all memories (warm-up buffers included): the figure for an RSS metric. */
+  get bytes(): number {
+    let b = 0;
+    for (const e of this.streams.values()) b += e.state ? e.state.memory.bytes : e.warm.reduce((a, w) => a + w.data.byteLength + 16, 0);
+    return b;
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamMemory, WindowMemory } from '../../src/scoring/memory.js';
+import { StreamMemories, StreamMemory, WindowMemory } from '../../src/scoring/memory.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../../src/scoring/fusion.js';
 import { calibrate } from '../../src/scoring/calibration.js';
 import { Rng } from '../../src/util/rng.js';
@@ -187,5 +187,46 @@ describe('StreamMemory (insertion policy)', () => {
     for (const [i, x] of sineWindows(40, 16, rng).entries()) stream.observe(x, 100 + i, 0);
     expect(memory.inserted).toBe(0);
     expect(memory.size).toBe(50);
+  });
+});
+
+describe('StreamMemories (per-stream state for serve)', () => {
+  const opts = {
+    memory: { capacity: 100, replacement: 'fifo' as const },
+    policy: { windowLength: 16, insertEvery: 1, insertBelowSurprise: 3 },
+    warmupWindows: 120,
+    maxStreams: 2,
+    targetFalseAlarmRate: 0.001,
+    tailQuantile: 0.9,
+  };
+
+  it('warms up on the stream itself, then scores; a shifted window is surprising', () => {
+    const mems = new StreamMemories(opts);
+    const ws = sineWindows(200, 16, new Rng(21));
+    for (let i = 0; i < 120; i++) {
+      expect(Number.isNaN(mems.surprise('a', ws[i]))).toBe(true);
+      mems.observe('a', ws[i], i, 0);
+    }
+    const normal = ws.slice(120).map((w) => mems.surprise('a', w));
+    expect(normal.every(Number.isFinite)).toBe(true);
+    expect(normal.filter((s) => s >= 3).length).toBeLessThanOrEqual(2);
+    expect(mems.surprise('a', Float32Array.from(ws[150], (v) => v + 1.5))).toBeGreaterThan(3);
+  });
+
+  it('keeps at most maxStreams streams (least recently used dropped) and reports the bytes held', () => {
+    const mems = new StreamMemories(opts);
+    const ws = sineWindows(130, 16, new Rng(22));
+    for (const s of ['a', 'b']) for (let i = 0; i < 130; i++) mems.observe(s, ws[i], i, 0);
+    const full = mems.bytes;
+    expect(full).toBeGreaterThan(2 * 100 * 16 * 4);
+    mems.surprise('a', ws[0]);
+    mems.observe('c', ws[0], 0, 0);
+    expect(mems.streamCount).toBe(2);
+    expect(mems.droppedStreams).toBe(1);
+    // 'b' was the least recently used: it starts over (warming up again).
+    expect(Number.isNaN(mems.surprise('b', ws[0]))).toBe(true);
+    // ...and coming back pushed out 'a', the least recently used by then.
+    expect(mems.droppedStreams).toBe(2);
+    expect(Number.isNaN(mems.surprise('a', ws[0]))).toBe(true);
   });
 });
