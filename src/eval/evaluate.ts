@@ -494,7 +494,7 @@ export async function fuseResults(
   // The model alone (the default) reports as it always did; other parts bring their ablations.
   const extra = withMemory || parts.length > 1 || parts[0] !== 'network';
   const variants = (extra ? partSubsets(parts, available) : []).map((set) => ({
-    name: set.length === 1 && set[0] === 'network' ? 'network alone (raw score)' : `fusion of ${set.join(' + ')}`,
+    name: set.length === 1 && set[0] === 'network' ? "network alone (the model's own score)" : `fusion of ${set.join(' + ')}`,
     results: results.map((r, i) => fusedResult(r, set, surprises[i], config)),
   }));
   return { fused, variants, memory: withMemory ? memory : undefined };

@@ -190,7 +190,7 @@ describe('evaluate on SMAP/MSL (smoke subset)', () => {
     const report = run.report as RangeReport;
     const names = report.aggregate.map((a) => a.detector);
     expect(names[0]).toBe('noisefloor');
-    for (const part of ['noisefloor: network alone (raw score)', 'noisefloor: fusion of memory', 'noisefloor: fusion of residual', 'kNN'])
+    for (const part of ["noisefloor: network alone (the model's own score)", 'noisefloor: fusion of memory', 'noisefloor: fusion of residual', 'kNN'])
       expect(names).toContain(part);
     // The fused score is the Bonferroni-corrected max of the parts' surprises, window by window.
     const r = run.results[0];
