@@ -43,6 +43,16 @@ export const postprocessSchema = z
      * fraction of the range scores 1. null turns it off. Uses only past values.
      */
     spatialTolerance: z.number().min(0).max(1).nullable().default(null),
+    /**
+     * Refractory suppression (as ARTime masks alarms after each one): after a row whose
+     * output reaches `level`, the next `rows` rows output 0, so one event raises one alarm
+     * and its aftermath no false ones. rows 0 turns it off. The default level 0.5 is the
+     * log-likelihood of Numenta's "red zone" (tail probability 1e-5); no labels involved.
+     */
+    refractory: z
+      .object({ rows: z.number().int().min(0).default(0), level: z.number().default(0.5) })
+      .strict()
+      .default({ rows: 0, level: 0.5 }),
   })
   .strict();
 
@@ -70,11 +80,50 @@ export const baselinesSchema = z
   })
   .strict();
 
+export const memorySchema = z
+  .object({
+    /**
+     * Build the per-unit window memory (the empirical denoiser, src/scoring/memory.ts) from
+     * the unit's normal data and score every window against it. Needed when `fusion.parts`
+     * names `memory`; otherwise its scores are reported beside the configured ones.
+     */
+    enabled: z.boolean().default(false),
+    /** Most windows kept (beyond it at build time, evenly spaced ones). */
+    capacity: z.number().int().min(1).default(1000),
+    /** Noise levels in standardised units; the score sums sigma^2 * -log p_sigma over them. */
+    sigmas: z.array(z.number().positive()).min(1).default([0.5, 1, 2]),
+    /** static: the training windows only; fifo: recent normal windows replace the oldest. */
+    replacement: z.enum(['static', 'fifo']).default('static'),
+    /** fifo: a window is a candidate once it no longer overlaps the newest one; every this many windows one is inserted. */
+    insertEvery: z.number().int().min(1).default(1),
+    /** fifo: windows whose fused surprise reached this (a flag at false-alarm rate 10^-x) are kept out. */
+    insertBelowSurprise: z.number().positive().default(3),
+  })
+  .strict();
+
+export const fusionPartSchema = z.enum(['network', 'memory', 'residual']);
+
+export const fusionSchema = z
+  .object({
+    /**
+     * The calibrated surprises that make the reported score: the max over the parts minus
+     * log10(number of parts) (src/scoring/fusion.ts). network: the model's calibrated
+     * reconstruction error; residual: the pooled signed residual, calibrated on the model's
+     * held-out windows; memory: the window memory's diffusion score, calibrated on its own
+     * windows scored against their non-overlapping neighbours. ['network'] alone reports
+     * the model's own scores unchanged.
+     */
+    parts: z.array(fusionPartSchema).min(1).default(['network']),
+  })
+  .strict();
+
 export const evaluateSectionSchema = z
   .object({
     postprocess: postprocessSchema.default(postprocessSchema.parse({})),
     adaptation: adaptationSchema.default(adaptationSchema.parse({})),
     baselines: baselinesSchema.default(baselinesSchema.parse({})),
+    memory: memorySchema.default(memorySchema.parse({})),
+    fusion: fusionSchema.default(fusionSchema.parse({})),
     /** labelled-csv: name of the 0/1 label column (never given to the model). */
     labelColumn: z.string().min(1).default('label'),
     /** labelled-csv without a `<name>_train.csv`: the first fraction of rows is the training data. */
@@ -91,4 +140,6 @@ export const evaluateConfigSchema = coreConfigSchema.extend({
 export type EvaluateConfig = z.infer<typeof evaluateConfigSchema>;
 export type EvaluateSection = z.infer<typeof evaluateSectionSchema>;
 export type PostprocessConfig = z.infer<typeof postprocessSchema>;
+export type MemoryConfig = z.infer<typeof memorySchema>;
+export type FusionPart = z.infer<typeof fusionPartSchema>;
 export type AdaptationConfig = z.infer<typeof adaptationSchema>;

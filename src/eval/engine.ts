@@ -17,7 +17,7 @@ import { NormaliserFitter } from '../ingest/normaliser.js';
 import { openSeries, type SeriesSource } from '../ingest/readers.js';
 import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { runTrainJob, type CollectedWindows } from '../pipeline/train.js';
+import { runTrainJob, splitTrainValidation, type CollectedWindows } from '../pipeline/train.js';
 import { scoreSource } from '../pipeline/score.js';
 import { Detector } from '../scoring/detector.js';
 import type { WindowScore } from '../scoring/types.js';
@@ -52,6 +52,13 @@ export interface UnitModelInfo {
   epochs: number;
   thresholdRaw: number;
   trainSeconds: number;
+  /**
+   * The model's scores of its own held-out validation windows (normal data it did not
+   * learn from; at most REFERENCE_WINDOWS, evenly spaced): raw score and pooled signed
+   * residual per channel (flattened [window, channel]). They calibrate statistics the
+   * model's manifest has no calibration for (the residual), without labels.
+   */
+  reference: { raw: number[]; residuals: number[] };
 }
 
 export interface UnitResult {
@@ -66,6 +73,8 @@ export interface UnitResult {
   raw: number[];
   score: number[];
   flagged: number[];
+  /** Pooled signed residual per window and channel (x0 - x0_hat averaged over the window), flattened [window, channel]. */
+  residuals: number[];
   /** Baseline scores on the very same windows (when enabled). */
   baselines?: { robustZ: number[]; knn: number[] };
   models: UnitModelInfo[];
@@ -73,7 +82,10 @@ export interface UnitResult {
 }
 
 /** Bumped when a change in this code changes results, so old cache entries are ignored. */
-export const EVAL_CACHE_VERSION = 1;
+export const EVAL_CACHE_VERSION = 2;
+
+/** At most this many validation windows are scored for a model's reference statistics. */
+export const REFERENCE_WINDOWS = 2000;
 
 async function readAll(src: SeriesSource): Promise<SeriesRecord[]> {
   const out: SeriesRecord[] = [];
@@ -169,8 +181,11 @@ export async function unitKey(unit: EvalUnit, config: EvaluateConfig, codeVersio
   const { runtime: _runtime, evaluate, ...core } = config;
   void _runtime;
   // Post-processing is applied after the cache, so changing it reuses the scored windows.
-  const { postprocess: _pp, ...scoringRelevant } = evaluate;
+  // So are the window memory and the fusion of calibrated surprises (report time).
+  const { postprocess: _pp, memory: _mem, fusion: _fu, ...scoringRelevant } = evaluate;
   void _pp;
+  void _mem;
+  void _fu;
   // NAB baselines are computed at report time (nabBaselineScores), never by runUnit.
   if (unit.corpus === 'nab') scoringRelevant.baselines = { ...scoringRelevant.baselines, enabled: false };
   h.update(JSON.stringify({ v: EVAL_CACHE_VERSION, codeVersion, corpus: unit.corpus, id: unit.id, trainRows: unit.trainRows, core, eval: scoringRelevant }));
@@ -194,6 +209,10 @@ async function trainModel(
   await rm(dir + '.checkpoint', { recursive: true, force: true });
   // Single-threaded ORT inside a unit: parallelism comes from running units side by side.
   const detector = await Detector.open(dir, { provider: config.runtime.provider, intraOpThreads: config.runtime.intraOpThreads }, log);
+  const { val } = splitTrainValidation(collected.bySource, config.train.validationSplit);
+  const picked = val.length <= REFERENCE_WINDOWS ? val : Array.from({ length: REFERENCE_WINDOWS }, (_, j) => val[Math.floor((j * val.length) / REFERENCE_WINDOWS)]);
+  const refScores = await detector.scorer.scoreRaw(picked);
+  const reference = { raw: refScores.map((r) => r.raw), residuals: refScores.flatMap((r) => Array.from(r.channelResiduals)) };
   return {
     detector,
     info: {
@@ -204,6 +223,7 @@ async function trainModel(
       epochs: job.result.epochsRun,
       thresholdRaw: job.manifest.calibration?.thresholdRaw ?? Number.NaN,
       trainSeconds: (Date.now() - started) / 1000,
+      reference,
     },
   };
 }
@@ -246,12 +266,14 @@ export async function runUnit(unit: EvalUnit, opts: RunUnitOptions): Promise<Uni
   const raw: number[] = [];
   const score: number[] = [];
   const flagged: number[] = [];
+  const residuals: number[] = [];
   const onBatch = (ws: Window[], rs: WindowScore[]) => {
     for (let i = 0; i < ws.length; i++) {
       windowEnd.push(ws[i].end);
       raw.push(rs[i].raw);
       score.push(rs[i].score);
       flagged.push(rs[i].anomaly ? 1 : 0);
+      for (const r of rs[i].channelResiduals) residuals.push(r);
     }
     if (baselines && knn) {
       const tb = Date.now();
@@ -300,6 +322,7 @@ export async function runUnit(unit: EvalUnit, opts: RunUnitOptions): Promise<Uni
     raw,
     score,
     flagged,
+    residuals,
     baselines,
     models,
     seconds: { total, train: trainSeconds, score: Math.max(0, total - trainSeconds - baselineSeconds), baselines: baselineSeconds },
@@ -378,6 +401,15 @@ async function streamAdapting(records: SeriesRecord[], stream: string, channels:
   const last = windower.flush();
   if (last) pending.push(last);
   await flush();
+}
+
+/** A unit's records: the streamed test rows and the normal (training) rows, as the model reads them. */
+export async function unitRecords(unit: EvalUnit, config: EvaluateConfig): Promise<{ channels: string[]; stream: string; test: SeriesRecord[]; train: SeriesRecord[] }> {
+  const channels = await channelsOf(unit.testFile, config, unit.excludeColumns ?? []);
+  const src = await openFile(unit.testFile, channels, config);
+  const test = await readAll(src);
+  const train = unit.trainFile ? await readAll(await openFile(unit.trainFile, channels, config)) : test.slice(0, unit.trainRows ?? 0);
+  return { channels, stream: src.header.stream, test, train };
 }
 
 /**

@@ -19,7 +19,7 @@ import { existsSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'nod
 import path from 'node:path';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import type { EvaluateConfig, PostprocessConfig } from './config.js';
+import type { EvaluateConfig, FusionPart, PostprocessConfig } from './config.js';
 import { columnIndex, numberAt, readCsvTable } from './csv.js';
 import { baselineWindowScores, type CorpusName, type EvalUnit, type UnitResult } from './engine.js';
 import { aucPr, bestCompositeEventF1, eventF1, vus, type EventScores } from './metrics.js';
@@ -33,6 +33,7 @@ import {
   type NabCorpus,
   type NabDetection,
 } from './nab.js';
+import { fusedResult, insertionGuard, memoryWindowScores, unitSurprises, type MemoryWindowScores, type UnitSurprises } from './fusion.js';
 import { postprocessRows, windowScoresToRows } from './rows.js';
 import { runUnits, type RunUnitsOptions } from './runner.js';
 import { listSmapChannels, loadSmapLabels, smapRowLabels } from './smap.js';
@@ -116,22 +117,33 @@ export interface UnitMetrics {
   model: SeriesMetrics & { calibrated: EventScores };
   robustZ?: SeriesMetrics;
   knn?: SeriesMetrics;
+  /** Other score variants of the model (single fusion parts, other fusions), same metrics. */
+  variants?: { name: string; metrics: SeriesMetrics & { calibrated: EventScores } }[];
   seconds: UnitResult['seconds'];
 }
 
+/** A score variant of every unit: the same results with another fusion of parts. */
+export interface ResultVariant {
+  name: string;
+  results: UnitResult[];
+}
+
 /** Metrics of a unit on rows [from, rows): model, calibrated threshold, baselines. */
-export function unitMetrics(r: UnitResult, labels: Uint8Array, from: number, maxBuffer: number): UnitMetrics {
+export function unitMetrics(r: UnitResult, labels: Uint8Array, from: number, maxBuffer: number, variants: { name: string; result: UnitResult }[] = []): UnitMetrics {
   const cut = (a: Float64Array) => a.subarray(from);
   const lab = labels.subarray(from);
-  const modelRows = cut(windowScoresToRows(r.rows, r.windowEnd, r.raw, 0));
-  const flagRows = cut(windowScoresToRows(r.rows, r.windowEnd, r.flagged, 0));
+  const modelMetrics = (x: UnitResult) => ({
+    ...seriesMetrics(cut(windowScoresToRows(x.rows, x.windowEnd, x.raw, 0)), lab, maxBuffer),
+    calibrated: eventF1(cut(windowScoresToRows(x.rows, x.windowEnd, x.flagged, 0)), lab, 1),
+  });
   const out: UnitMetrics = {
     id: r.id,
     rows: lab.length,
     labelEvents: 0,
-    model: { ...seriesMetrics(modelRows, lab, maxBuffer), calibrated: eventF1(flagRows, lab, 1) },
+    model: modelMetrics(r),
     seconds: r.seconds,
   };
+  if (variants.length) out.variants = variants.map((v) => ({ name: v.name, metrics: modelMetrics(v.result) }));
   out.labelEvents = out.model.best.labelEvents;
   if (r.baselines) {
     out.robustZ = seriesMetrics(cut(windowScoresToRows(r.rows, r.windowEnd, r.baselines.robustZ, 0)), lab, maxBuffer);
@@ -181,6 +193,17 @@ export function aggregate(units: UnitMetrics[]): AggregateRow[] {
     m.calibratedPrecision = mean(withEvents.map((u) => u.model.calibrated.precision));
     m.calibratedRecall = mean(withEvents.map((u) => u.model.calibrated.recall));
   }
+  const names = [...new Set(withEvents.flatMap((u) => (u.variants ?? []).map((v) => v.name)))];
+  for (const name of names) {
+    const get = (u: UnitMetrics) => u.variants?.find((v) => v.name === name)?.metrics;
+    of(`noisefloor: ${name}`, get);
+    const row = rows[rows.length - 1];
+    const cal = withEvents.map(get).filter((m) => m !== undefined).map((m) => m.calibrated);
+    row.calibratedEventF1 = mean(cal.map((c) => c.f1));
+    row.calibratedCompositeF1 = mean(cal.map((c) => c.compositeF1));
+    row.calibratedPrecision = mean(cal.map((c) => c.precision));
+    row.calibratedRecall = mean(cal.map((c) => c.recall));
+  }
   of('robust-z', (u) => u.robustZ);
   of('kNN', (u) => u.knn);
   return rows;
@@ -206,11 +229,13 @@ export interface NabReport {
   corpus: 'nab';
   files: number;
   /** The configured post-processing: the headline. */
-  headline: { postprocess: PostprocessConfig; profiles: NabProfileResult[] };
+  headline: { postprocess: PostprocessConfig; parts: FusionPart[]; profiles: NabProfileResult[] };
   /** Other post-processings of the same window scores (chosen after the headline; for discussion only). */
   ablations: { name: string; postprocess: PostprocessConfig; profiles: NabProfileResult[] }[];
   /** The robust-z and kNN baselines through the same post-processing (when evaluate.baselines.enabled). */
   baselines: { name: string; profiles: NabProfileResult[] }[];
+  /** Other fusions of the model's parts (each part alone, ...) through the configured post-processing, with and without the spatial check. */
+  variants: { name: string; profiles: NabProfileResult[] }[];
   resultsDir: string;
 }
 
@@ -269,6 +294,7 @@ export function nabReport(
   config: EvaluateConfig,
   outDir: string,
   baselineScores?: Awaited<ReturnType<typeof baselineWindowScores>>[],
+  variants: ResultVariant[] = [],
 ): NabReport {
   const corpus = restrictNabCorpus(loadNabCorpus(dataDir), new Set(units.map((u) => u.id)));
   const values = new Map(units.map((u) => [u.id, nabValues(u.testFile)]));
@@ -296,11 +322,21 @@ export function nabReport(
   return {
     corpus: 'nab',
     files: corpus.files.length,
-    headline: { postprocess: pp, profiles: scoreNabProfiles(corpus, head) },
+    headline: { postprocess: pp, parts: config.evaluate.fusion.parts, profiles: scoreNabProfiles(corpus, head) },
     ablations: nabAblations(pp)
       .filter((a) => !same(a.postprocess, pp))
       .map((a) => ({ ...a, profiles: scoreNabProfiles(corpus, detectionsFor(a.postprocess)) })),
     baselines: baselineScores ? nabBaselineProfiles(corpus, units, baselineScores, values, pp) : [],
+    variants: variants.flatMap((v) =>
+      [pp.spatialTolerance, null]
+        .filter((sp, i) => i === 0 || pp.spatialTolerance !== null)
+        .map((spatial) => {
+          const p: PostprocessConfig = { ...pp, spatialTolerance: spatial };
+          const m = new Map<string, NabDetection>();
+          v.results.forEach((r, i) => m.set(r.id, { scores: nabRowScores(r, values.get(r.id)!, units[i].trainRows ?? 0, p) }));
+          return { name: `${v.name}${spatial !== null ? ` + spatial ${spatial}` : ' (no spatial check)'}`, profiles: scoreNabProfiles(corpus, m) };
+        }),
+    ),
     resultsDir,
   };
 }
@@ -336,15 +372,17 @@ function nabBaselineProfiles(
   return out;
 }
 
-export function smapReport(dataDir: string, results: UnitResult[], config: EvaluateConfig): RangeReport {
+export function smapReport(dataDir: string, results: UnitResult[], config: EvaluateConfig, variants: ResultVariant[] = []): RangeReport {
   const labels = loadSmapLabels(dataDir);
-  const units = results.map((r) => unitMetrics(r, smapRowLabels(labels.get(r.id)!), 0, config.evaluate.vusMaxBuffer));
+  const units = results.map((r, i) =>
+    unitMetrics(r, smapRowLabels(labels.get(r.id)!), 0, config.evaluate.vusMaxBuffer, variants.map((v) => ({ name: v.name, result: v.results[i] }))),
+  );
   const bySpacecraft: Record<string, AggregateRow[]> = {};
   for (const sc of [...new Set(units.map((u) => u.id.split('/')[0]))].sort()) bySpacecraft[sc] = aggregate(units.filter((u) => u.id.startsWith(sc + '/')));
   return { corpus: 'smap-msl', units, aggregate: aggregate(units), bySpacecraft };
 }
 
-export function labelledCsvReport(units: EvalUnit[], results: UnitResult[], config: EvaluateConfig): RangeReport {
+export function labelledCsvReport(units: EvalUnit[], results: UnitResult[], config: EvaluateConfig, variants: ResultVariant[] = []): RangeReport {
   const metrics = results.map((r, i) => {
     const t = readCsvTable(units[i].testFile);
     const c = columnIndex(t, config.evaluate.labelColumn);
@@ -353,7 +391,13 @@ export function labelledCsvReport(units: EvalUnit[], results: UnitResult[], conf
       if (v !== 0 && v !== 1) throw new InputError(`label must be 0 or 1, got ${v}`, { file: t.file, line: k + 2, column: config.evaluate.labelColumn });
       return v;
     });
-    return unitMetrics(r, labels, units[i].trainFile ? 0 : (units[i].trainRows ?? 0), config.evaluate.vusMaxBuffer);
+    return unitMetrics(
+      r,
+      labels,
+      units[i].trainFile ? 0 : (units[i].trainRows ?? 0),
+      config.evaluate.vusMaxBuffer,
+      variants.map((v) => ({ name: v.name, result: v.results[i] })),
+    );
   });
   return { corpus: 'labelled-csv', units: metrics, aggregate: aggregate(metrics) };
 }
@@ -384,9 +428,10 @@ export async function runEvaluation(opts: EvaluateRunOptions): Promise<EvaluateR
         ? smapUnits(opts.dataDir, filter)
         : labelledCsvUnits(opts.dataDir, filter, opts.config);
   if (units.length === 0) throw new InputError(`no ${opts.corpus} files${opts.files ? ` match --files ${opts.files}` : ''}`, { file: opts.dataDir });
-  const results = await runUnits({ ...opts, units });
+  const networkResults = await runUnits({ ...opts, units });
   const corpusOut = path.join(opts.outDir, opts.corpus);
   mkdirSync(corpusOut, { recursive: true });
+  const { fused: results, variants, memory } = await fuseResults(units, networkResults, opts.config, opts.log);
   const report =
     opts.corpus === 'nab'
       ? nabReport(
@@ -396,16 +441,63 @@ export async function runEvaluation(opts: EvaluateRunOptions): Promise<EvaluateR
           opts.config,
           corpusOut,
           opts.config.evaluate.baselines.enabled ? await Promise.all(units.map((u) => baselineWindowScores(u, opts.config))) : undefined,
+          variants,
         )
       : opts.corpus === 'smap-msl'
-        ? smapReport(opts.dataDir, results, opts.config)
-        : labelledCsvReport(units, results, opts.config);
+        ? smapReport(opts.dataDir, results, opts.config, variants)
+        : labelledCsvReport(units, results, opts.config, variants);
   const wallSeconds = (Date.now() - started) / 1000;
-  const timing = timingSummary(results, wallSeconds);
+  const timing = timingSummary(results, wallSeconds, memory);
   const markdown = report.corpus === 'nab' ? nabMarkdown(report as NabReport, timing) : rangeMarkdown(report as RangeReport, timing);
   writeFileSync(path.join(corpusOut, 'report.json'), JSON.stringify({ ...report, timing }, null, 2) + '\n');
   writeFileSync(path.join(corpusOut, 'report.md'), markdown);
   return { report, results, units, markdown, wallSeconds };
+}
+
+/** Every non-empty subset of the parts a unit has, the configured one first. */
+function partSubsets(configured: readonly FusionPart[], available: readonly FusionPart[]): FusionPart[][] {
+  const out: FusionPart[][] = [];
+  for (let mask = 1; mask < 1 << available.length; mask++) {
+    const set = available.filter((_, i) => mask & (1 << i));
+    if (set.length !== configured.length || set.some((p) => !configured.includes(p))) out.push(set);
+  }
+  return out;
+}
+
+/**
+ * The configured fusion of every unit, and every other fusion of the parts the units have
+ * (each part alone, pairs, all) as variants reported beside it. The memory is built and
+ * streamed here when enabled or configured.
+ */
+export async function fuseResults(
+  units: EvalUnit[],
+  results: UnitResult[],
+  config: EvaluateConfig,
+  log: Logger,
+): Promise<{ fused: UnitResult[]; variants: ResultVariant[]; memory?: MemoryWindowScores[] }> {
+  const ev = config.evaluate;
+  const parts = ev.fusion.parts;
+  const withMemory = ev.memory.enabled || parts.includes('memory');
+  const surprises: UnitSurprises[] = [];
+  const memory: MemoryWindowScores[] = [];
+  for (let i = 0; i < units.length; i++) {
+    const base = unitSurprises(results[i], config);
+    if (withMemory) {
+      const m = await memoryWindowScores(units[i], config, insertionGuard(parts, base));
+      memory.push(m);
+      surprises.push(unitSurprises(results[i], config, m));
+    } else surprises.push(base);
+  }
+  if (withMemory) log.info('window memory scored', { units: units.length, seconds: Number(memory.reduce((a, m) => a + m.seconds, 0).toFixed(1)) });
+  const available = (['network', 'residual', 'memory'] as const).filter((p) => surprises.every((s) => s[p] !== undefined));
+  const fused = results.map((r, i) => fusedResult(r, parts, surprises[i], config));
+  // The model alone (the default) reports as it always did; other parts bring their ablations.
+  const extra = withMemory || parts.length > 1 || parts[0] !== 'network';
+  const variants = (extra ? partSubsets(parts, available) : []).map((set) => ({
+    name: set.length === 1 && set[0] === 'network' ? "network alone (the model's own score)" : `fusion of ${set.join(' + ')}`,
+    results: results.map((r, i) => fusedResult(r, set, surprises[i], config)),
+  }));
+  return { fused, variants, memory: withMemory ? memory : undefined };
 }
 
 export interface TimingSummary {
@@ -418,11 +510,25 @@ export interface TimingSummary {
   trainSeconds: number;
   scoreSeconds: number;
   baselineSeconds: number;
+  /** Window memory (when enabled): seconds summed over units, mean size, mean FLOPs per window. */
+  memory?: { seconds: number; meanSize: number; meanBytes: number; flopsPerWindow: number; inserted: number };
 }
 
-function timingSummary(results: UnitResult[], wallSeconds: number): TimingSummary {
+function timingSummary(results: UnitResult[], wallSeconds: number, memory?: MemoryWindowScores[]): TimingSummary {
   const sum = (f: (r: UnitResult) => number) => results.reduce((s, r) => s + f(r), 0);
+  const mean = (f: (m: MemoryWindowScores) => number) => (memory && memory.length ? memory.reduce((a, m) => a + f(m), 0) / memory.length : 0);
   return {
+    ...(memory
+      ? {
+          memory: {
+            seconds: memory.reduce((a, m) => a + m.seconds, 0),
+            meanSize: mean((m) => m.size),
+            meanBytes: mean((m) => m.bytes),
+            flopsPerWindow: mean((m) => m.flopsPerWindow),
+            inserted: memory.reduce((a, m) => a + m.inserted, 0),
+          },
+        }
+      : {}),
     wallSeconds,
     units: results.length,
     models: sum((r) => r.models.length),
@@ -441,13 +547,18 @@ function timingLine(t: TimingSummary): string {
   return (
     `Wall time ${t.wallSeconds.toFixed(0)} s for ${t.units} units (${t.models} models, ${t.rows} rows, ${t.windows} windows); ` +
     `summed over units: training ${t.trainSeconds.toFixed(0)} s, scoring ${t.scoreSeconds.toFixed(0)} s, baselines ${t.baselineSeconds.toFixed(0)} s` +
-    ` (cached units count with the times of the run that computed them).\n`
+    ` (cached units count with the times of the run that computed them).\n` +
+    (t.memory
+      ? `Window memory: ${t.memory.seconds.toFixed(1)} s summed over units, mean ${t.memory.meanSize.toFixed(0)} windows (${(t.memory.meanBytes / 1024).toFixed(0)} KiB) per unit, ` +
+        `${(t.memory.flopsPerWindow / 1000).toFixed(1)} kFLOP per window, ${t.memory.inserted} windows inserted while streaming.\n`
+      : '')
   );
 }
 
 function describePp(pp: PostprocessConfig): string {
   const base = pp.output === 'likelihood' ? `anomaly likelihood of ${pp.likelihoodInput} score${pp.logLikelihood ? ' (log scale)' : ''}` : `${pp.output} score`;
-  return pp.spatialTolerance === null ? base : `${base} + spatial check ${pp.spatialTolerance}`;
+  const withSpatial = pp.spatialTolerance === null ? base : `${base} + spatial check ${pp.spatialTolerance}`;
+  return pp.refractory?.rows ? `${withSpatial}, refractory ${pp.refractory.rows} rows` : withSpatial;
 }
 
 export function nabMarkdown(r: NabReport, t: TimingSummary): string {
@@ -457,8 +568,9 @@ export function nabMarkdown(r: NabReport, t: TimingSummary): string {
     '',
     '| detector | standard | reward_low_FP_rate | reward_low_FN_rate |',
     '|---|---|---|---|',
-    row(`noisefloor: ${describePp(r.headline.postprocess)} (configured)`, r.headline.profiles),
+    row(`noisefloor [${(r.headline.parts ?? ['network']).join(' + ')}]: ${describePp(r.headline.postprocess)} (configured)`, r.headline.profiles),
     ...r.ablations.map((a) => row(`noisefloor: ${a.name} (ablation)`, a.profiles)),
+    ...(r.variants ?? []).map((v) => row(`noisefloor: ${v.name} (part ablation)`, v.profiles)),
     ...r.baselines.map((b) => row(`baseline ${b.name}`, b.profiles)),
     '',
     'Thresholds (optimised per profile by the NAB algorithm): ' +

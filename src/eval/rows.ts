@@ -111,5 +111,15 @@ export function postprocessRows(input: PostprocessInput, cfg: PostprocessConfig)
     const spatial = spatialAnomalies(input.values, cfg.spatialTolerance);
     for (let i = 0; i < rows.length; i++) if (spatial[i]) rows[i] = Math.max(rows[i], 1);
   }
+  if (cfg.refractory.rows > 0) suppressRefractory(rows, cfg.refractory.rows, cfg.refractory.level);
   return rows;
+}
+
+/** In place: after a row at or above `level`, the next `span` rows become 0 (causal). */
+export function suppressRefractory(rows: Float64Array, span: number, level: number): void {
+  let last = -Infinity;
+  for (let i = 0; i < rows.length; i++) {
+    if (i - last <= span) rows[i] = 0;
+    else if (rows[i] >= level) last = i;
+  }
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateConfigSchema, type EvaluateConfig } from '../../src/eval/config.js';
+import { evaluateConfigSchema, evaluateSectionSchema, type EvaluateConfig } from '../../src/eval/config.js';
 import { runEvaluation, unitFilter, type NabReport, type RangeReport } from '../../src/eval/evaluate.js';
 import { buildEvaluationReport } from '../../src/eval/report.js';
 import { loadNabCorpus } from '../../src/eval/nab.js';
@@ -174,6 +174,42 @@ describe('evaluate on SMAP/MSL (smoke subset)', () => {
     expect(run.results[0].rows).toBe(report.units[0].rows);
     expect(readFileSync(path.join(out, 'smap-msl', 'report.md'), 'utf8')).toContain('| noisefloor |');
   });
+
+  it('fuses the network with the window memory from the cached network scores, and reports every part', async () => {
+    const base = await loadConfigFile(evaluateConfigSchema, smokeConfigFile);
+    const config: EvaluateConfig = {
+      ...base,
+      data: { ...base.data, channels: ['c0'], timestampColumn: null },
+      evaluate: evaluateSectionSchema.parse({ ...base.evaluate, memory: { enabled: true, capacity: 300 }, fusion: { parts: ['network', 'memory'] } }),
+    };
+    let cached = -1;
+    const run = await runEvaluation({
+      corpus: 'smap-msl',
+      dataDir: path.join(shared, 'smap_msl'),
+      files: 'MSL/C-1,SMAP/A-1',
+      config,
+      outDir: out,
+      jobs: 1,
+      log: silentLogger,
+      onProgress: (p) => (cached = p.cached),
+    });
+    // Memory and fusion settings are not part of the cache key: the network scores are reused.
+    expect(cached).toBe(2);
+    const report = run.report as RangeReport;
+    const names = report.aggregate.map((a) => a.detector);
+    expect(names[0]).toBe('noisefloor');
+    for (const part of ["noisefloor: network alone (the model's own score)", 'noisefloor: fusion of memory', 'noisefloor: fusion of residual', 'kNN'])
+      expect(names).toContain(part);
+    // The fused score is the Bonferroni-corrected max of the parts' surprises, window by window.
+    const r = run.results[0];
+    expect(r.raw.length).toBe(r.windowEnd.length);
+    expect(Math.min(...r.raw)).toBeGreaterThanOrEqual(0);
+    expect(r.flagged.every((f, k) => f === (r.raw[k] >= 3 ? 1 : 0))).toBe(true);
+    // The memory part alone is a detector in its own right (better than random on these channels).
+    const mem = report.aggregate.find((a) => a.detector === 'noisefloor: fusion of memory')!;
+    expect(mem.aucPr).toBeGreaterThan(0);
+    expect(readFileSync(path.join(out, 'smap-msl', 'report.md'), 'utf8')).toContain('Window memory:');
+  }, 300_000);
 });
 
 describe('evaluate on a labelled-csv corpus of synthetic data', () => {

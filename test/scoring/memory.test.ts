@@ -1,0 +1,232 @@
+import { describe, expect, it } from 'vitest';
+import { StreamMemories, StreamMemory, WindowMemory } from '../../src/scoring/memory.js';
+import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../../src/scoring/fusion.js';
+import { calibrate } from '../../src/scoring/calibration.js';
+import { Rng } from '../../src/util/rng.js';
+import { aucRoc } from '../../src/eval/metrics.js';
+import { ANOMALY_KINDS, generateSeries, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
+
+function sineWindows(n: number, length: number, rng: Rng, noise = 0.05): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let k = 0; k < n; k++) {
+    const w = new Float32Array(length);
+    for (let i = 0; i < length; i++) w[i] = Math.sin((2 * Math.PI * (k + i)) / 16) + noise * rng.normal();
+    out.push(w);
+  }
+  return out;
+}
+
+/** The score written out in doubles, straight from the definition. */
+function bruteForce(stored: Float32Array[], mean: number[], std: number[], x: Float32Array, sigmas: number[]): number {
+  const z = (w: Float32Array) => Array.from(w, (v, f) => (v - mean[f]) / std[f]);
+  const xs = z(x);
+  const d2 = stored.map((m) => z(m).reduce((s, v, f) => s + (xs[f] - v) ** 2, 0));
+  let total = 0;
+  for (const s of sigmas) {
+    const terms = d2.map((d) => -d / (2 * s * s));
+    const top = Math.max(...terms);
+    const lse = top + Math.log(terms.reduce((a, t) => a + Math.exp(t - top), 0));
+    total += s * s * -(lse - Math.log(stored.length));
+  }
+  return total;
+}
+
+function stats(ws: Float32Array[]): { mean: number[]; std: number[] } {
+  const D = ws[0].length;
+  const mean = Array.from({ length: D }, (_, f) => ws.reduce((a, w) => a + w[f], 0) / ws.length);
+  const std = Array.from({ length: D }, (_, f) => Math.sqrt(ws.reduce((a, w) => a + (w[f] - mean[f]) ** 2, 0) / ws.length));
+  return { mean, std };
+}
+
+describe('WindowMemory (empirical denoiser)', () => {
+  const rng = new Rng(3);
+  const train = sineWindows(200, 16, rng);
+
+  it('computes the diffusion-smoothed density score of its definition', () => {
+    const mem = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 500 });
+    const { mean, std } = stats(train);
+    const probes = [...sineWindows(3, 16, new Rng(9)), Float32Array.from(train[5], (v) => v + 0.7)];
+    for (const x of probes) expect(mem.score(x)).toBeCloseTo(bruteForce(train, mean, std, x, [0.5, 1, 2]), 3);
+    expect(mem.size).toBe(200);
+    expect(mem.flopsPerScore).toBeGreaterThan(200 * 16);
+  });
+
+  it('ranks a shifted or a spiked window above normal ones', () => {
+    const mem = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 500 });
+    const normal = sineWindows(50, 16, new Rng(11)).map((w) => mem.score(w));
+    const shifted = Float32Array.from(train[7], (v) => v + 0.5);
+    const spiked = Float32Array.from(train[9]);
+    spiked[15] += 3;
+    expect(mem.score(shifted)).toBeGreaterThan(Math.max(...normal));
+    expect(mem.score(spiked)).toBeGreaterThan(Math.max(...normal));
+  });
+
+  it('keeps evenly spaced windows beyond capacity; static refuses inserts, fifo replaces the oldest', () => {
+    const still = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 50 });
+    expect(still.size).toBe(50);
+    expect(still.insert(train[0], 1000)).toBe(false);
+
+    const ring = WindowMemory.fit(train.slice(0, 4), [0, 1, 2, 3], { capacity: 4, replacement: 'fifo' });
+    const far = Float32Array.from(train[0], (v) => v + 5);
+    const before = ring.score(train[0]);
+    // Four far-away windows push out all four originals, oldest first.
+    for (let i = 0; i < 4; i++) expect(ring.insert(far, 10 + i)).toBe(true);
+    expect(ring.size).toBe(4);
+    expect(ring.inserted).toBe(4);
+    expect(ring.score(far)).toBeLessThan(1e-6);
+    expect(ring.score(train[0])).toBeGreaterThan(before + 10);
+  });
+
+  it('leaves out stored windows whose position lies in the exclusion range', () => {
+    const mem = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 500 });
+    const { mean, std } = stats(train);
+    const others = train.filter((_, i) => i !== 100);
+    expect(mem.score(train[100], { from: 100, to: 100 })).toBeCloseTo(bruteForce(others, mean, std, train[100], [0.5, 1, 2]), 3);
+    expect(mem.score(train[100], { from: 100, to: 100 })).toBeGreaterThan(mem.score(train[100]));
+    expect(Number.isNaN(mem.score(train[100], { from: 0, to: 1e9 }))).toBe(true);
+  });
+
+  it('denoises to the nearest stored window at small sigma and to the mean at large sigma', () => {
+    const mem = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 500 });
+    const x = Float32Array.from(train[42], (v) => v + 0.01);
+    const near = mem.denoise(x, 0.01, new Float32Array(16));
+    for (let f = 0; f < 16; f++) expect(near[f]).toBeCloseTo(train[42][f], 4);
+    const far = mem.denoise(x, 1e4, new Float32Array(16));
+    const { mean } = stats(train);
+    for (let f = 0; f < 16; f++) expect(far[f]).toBeCloseTo(mean[f], 3);
+  });
+
+  it('rejects windows of another size', () => {
+    const mem = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 10 });
+    expect(() => mem.score(new Float32Array(8))).toThrow(/8 values/);
+  });
+});
+
+describe('fusion of calibrated surprises', () => {
+  it('takes the largest surprise with a Bonferroni correction', () => {
+    expect(fuseSurprises([1, 5, 2])).toBeCloseTo(5 - Math.log10(3), 12);
+    expect(fuseSurprises([0.1, 0.2])).toBe(0);
+    expect(fuseSurprises([4])).toBe(4);
+  });
+
+  it('calibrated surprise is about exponential for normal values and large for extreme ones', () => {
+    const rng = new Rng(5);
+    const normal = Array.from({ length: 5000 }, () => Math.abs(rng.normal()));
+    const cal = calibrate(normal, 0.001, 0.9);
+    const fresh = Array.from({ length: 5000 }, () => calibratedSurprise(cal, Math.abs(rng.normal())));
+    // P(surprise >= 2) = 0.01 for a calibrated statistic.
+    const rate = fresh.filter((s) => s >= 2).length / fresh.length;
+    expect(rate).toBeGreaterThan(0.003);
+    expect(rate).toBeLessThan(0.03);
+    expect(calibratedSurprise(cal, 8)).toBeGreaterThan(4);
+  });
+
+  it('the pooled residual statistic separates a steady shift the squared error barely sees', () => {
+    const rng = new Rng(8);
+    // Two channels; per window the mean residual of 32 steps of unit noise.
+    const ref: number[] = [];
+    for (let i = 0; i < 2000; i++) for (let c = 0; c < 2; c++) ref.push(mean32(rng, 0));
+    const stat = ResidualStatistic.fit(ref, 2, 0.001, 0.9);
+    const normal = Array.from({ length: 200 }, () => stat.surprise([mean32(rng, 0), mean32(rng, 0)]));
+    const shifted = Array.from({ length: 200 }, () => stat.surprise([mean32(rng, 0), mean32(rng, 1)]));
+    expect(normal.filter((s) => s >= 3).length).toBeLessThan(5);
+    expect(shifted.filter((s) => s >= 3).length).toBeGreaterThan(190);
+  });
+});
+
+function mean32(rng: Rng, shift: number): number {
+  let s = 0;
+  for (let i = 0; i < 32; i++) s += rng.normal() + shift;
+  return s / 32;
+}
+
+/** Channel-major windows of `length` rows every `hop` rows, as the windower cuts them. */
+function cut(rows: Float64Array[], length: number, hop: number): { data: Float32Array; start: number; end: number }[] {
+  const C = rows[0].length;
+  const out: { data: Float32Array; start: number; end: number }[] = [];
+  for (let s = 0; s + length <= rows.length; s += hop) {
+    const data = new Float32Array(C * length);
+    for (let c = 0; c < C; c++) for (let i = 0; i < length; i++) data[c * length + i] = rows[s + i][c];
+    out.push({ data, start: s, end: s + length - 1 });
+  }
+  return out;
+}
+
+describe('window memory on the synthetic anomaly kinds', () => {
+  const normal = cut(generateSeries(5000, { seed: 1 }), 32, 4);
+  const memory = WindowMemory.fit(
+    normal.map((w) => w.data),
+    normal.map((w) => w.end),
+    { capacity: 1000 },
+  );
+  it.each(ANOMALY_KINDS)('ranks windows with an injected %s anomaly above normal ones (AUC >= 0.95)', (kind) => {
+    const anomaly: InjectedAnomaly = { kind, start: 600, end: kind === 'spike' ? 600 : 680, channel: 1 };
+    const windows = cut(generateSeries(1200, { seed: 11, phase: 5 }, [anomaly]), 32, 4);
+    const labels = windows.map((w) => (w.end < anomaly.start || w.start > anomaly.end ? 0 : 1));
+    expect(aucRoc(windows.map((w) => memory.score(w.data)), labels)).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+describe('StreamMemory (insertion policy)', () => {
+  const rng = new Rng(4);
+  const base = sineWindows(50, 16, rng);
+  it('inserts a window once it no longer overlaps the newest one, and never a flagged one', () => {
+    const memory = WindowMemory.fit(base, base.map((_, i) => i), { capacity: 60, replacement: 'fifo' });
+    const stream = new StreamMemory(memory, (s) => s, { windowLength: 16, insertEvery: 1, insertBelowSurprise: 3 });
+    const w = sineWindows(40, 16, rng);
+    // Windows ending at rows 100..139; the ones ending at 110 and 111 were flagged.
+    for (let i = 0; i < 40; i++) stream.observe(w[i], 100 + i, i === 10 || i === 11 ? 5 : 0);
+    // Candidates: ends 100..123 (<= 139 - 16); two of them flagged.
+    expect(memory.inserted).toBe(24 - 2);
+    expect(memory.size).toBe(60);
+  });
+
+  it('a static memory learns nothing while streaming', () => {
+    const memory = WindowMemory.fit(base, base.map((_, i) => i), { capacity: 60 });
+    const stream = new StreamMemory(memory, (s) => s, { windowLength: 16, insertEvery: 1, insertBelowSurprise: 3 });
+    for (const [i, x] of sineWindows(40, 16, rng).entries()) stream.observe(x, 100 + i, 0);
+    expect(memory.inserted).toBe(0);
+    expect(memory.size).toBe(50);
+  });
+});
+
+describe('StreamMemories (per-stream state for serve)', () => {
+  const opts = {
+    memory: { capacity: 100, replacement: 'fifo' as const },
+    policy: { windowLength: 16, insertEvery: 1, insertBelowSurprise: 3 },
+    warmupWindows: 120,
+    maxStreams: 2,
+    targetFalseAlarmRate: 0.001,
+    tailQuantile: 0.9,
+  };
+
+  it('warms up on the stream itself, then scores; a shifted window is surprising', () => {
+    const mems = new StreamMemories(opts);
+    const ws = sineWindows(200, 16, new Rng(21));
+    for (let i = 0; i < 120; i++) {
+      expect(Number.isNaN(mems.surprise('a', ws[i]))).toBe(true);
+      mems.observe('a', ws[i], i, 0);
+    }
+    const normal = ws.slice(120).map((w) => mems.surprise('a', w));
+    expect(normal.every(Number.isFinite)).toBe(true);
+    expect(normal.filter((s) => s >= 3).length).toBeLessThanOrEqual(2);
+    expect(mems.surprise('a', Float32Array.from(ws[150], (v) => v + 1.5))).toBeGreaterThan(3);
+  });
+
+  it('keeps at most maxStreams streams (least recently used dropped) and reports the bytes held', () => {
+    const mems = new StreamMemories(opts);
+    const ws = sineWindows(130, 16, new Rng(22));
+    for (const s of ['a', 'b']) for (let i = 0; i < 130; i++) mems.observe(s, ws[i], i, 0);
+    const full = mems.bytes;
+    expect(full).toBeGreaterThan(2 * 100 * 16 * 4);
+    mems.surprise('a', ws[0]);
+    mems.observe('c', ws[0], 0, 0);
+    expect(mems.streamCount).toBe(2);
+    expect(mems.droppedStreams).toBe(1);
+    // 'b' was the least recently used: it starts over (warming up again).
+    expect(Number.isNaN(mems.surprise('b', ws[0]))).toBe(true);
+    // ...and coming back pushed out 'a', the least recently used by then.
+    expect(mems.droppedStreams).toBe(2);
+    expect(Number.isNaN(mems.surprise('a', ws[0]))).toBe(true);
+  });
+});
