@@ -91,7 +91,7 @@ export class Daemon {
 
     await this.buildSinks();
     this.sinks.push(...this.extraSinks);
-    const ctx = { registry: this.registry, batcher: this.batcher, log: log.child({ component: 'source' }), metrics: this.metrics, channelNames: det.channelNames };
+    const ctx = { registry: this.registry, batcher: this.batcher, log: log.child({ component: 'source' }), metrics: this.metrics, channelNames: det.channelNames, modelInput: det.model.manifest.input };
     const src = cfg.source;
     if (src.kafka) {
       const producer = src.kafka.deadLetterTopic ? await this.producer(src.kafka, 'source.kafka') : undefined;
@@ -289,7 +289,13 @@ export class Daemon {
       for (const t of this.timers) clearInterval(t);
       await this.http?.stop();
       await this.model?.close();
-      return this.fatal ? 1 : 0;
+      if (this.fatal) return 1;
+      const failures = this.source?.failures?.() ?? [];
+      if (failures.length) {
+        this.log.error('input errors; exiting 2', { failures });
+        return 2;
+      }
+      return 0;
     };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<number>((resolve) => {

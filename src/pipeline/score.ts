@@ -1,7 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { DataConfig } from '../config/core.js';
-import { openSeries, type SeriesSource } from '../ingest/readers.js';
+import { openSeries, type ReaderOptions, type SeriesSource } from '../ingest/readers.js';
+import type { InputManifest } from '../model/artifact.js';
 import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
 import { InputError } from '../util/errors.js';
@@ -58,14 +59,24 @@ export async function scoreSource(
   return { rows: windower.seen, windows };
 }
 
-/** Opens a file with the model's channel names, so columns are matched by name. */
-export function openForModel(file: string, detector: Detector, data: Partial<DataConfig> = {}): Promise<SeriesSource> {
-  return openSeries(file, {
-    channels: detector.channelNames,
-    timestampColumn: data.timestampColumn,
+/**
+ * Opens a file with the model's channel names, so columns are matched by name. Reading
+ * settings come from `data` (a --config), else from the model (how its training files
+ * were read), else from auto-detection.
+ */
+export function openForModel(file: string, detector: Detector, data: Partial<DataConfig> = {}, stream?: string): Promise<SeriesSource> {
+  return openSeries(file, { ...readerSettings(detector.model.manifest.input, data), channels: detector.channelNames, ...(stream ? { stream } : {}) });
+}
+
+/** Reader options for scoring data: the config's data section over the model's input settings. */
+export function readerSettings(input: InputManifest | undefined, data: Partial<DataConfig> = {}): ReaderOptions {
+  const fromModel: Partial<InputManifest> = input ?? {};
+  return {
+    timestampColumn: data.timestampColumn !== undefined ? data.timestampColumn : fromModel.timestampColumn,
     format: data.format,
-    delimiter: data.delimiter,
-  });
+    delimiter: data.delimiter ?? fromModel.delimiter,
+    header: data.header ?? fromModel.header,
+  };
 }
 
 /** Epoch milliseconds print as ISO 8601; other timestamps as given. */

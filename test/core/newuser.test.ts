@@ -1,0 +1,121 @@
+/**
+ * A new user's first hour, through the built CLI: a pump test bed's semicolon CSV with
+ * label columns, a header-less one-value-per-line file, and the errors they run into.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, tempDir } from '../support/core.js';
+
+const dir = tempDir('nf-newuser-');
+const configFile = path.join(dir, 'small.yaml');
+const pumpModel = path.join(dir, 'pump-model');
+const singleModel = path.join(dir, 'single-model');
+
+export function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, NOISEFLOOR_LOG_LEVEL: 'info', ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like the SKAB pump files: `;`, a datetime column, three sensors and two 0/1 label columns. */
+function pumpCsv(rows: number, anomalyFrom = -1): string {
+  const lines = ['datetime;Accelerometer1RMS;Pressure;Temperature;anomaly;changepoint'];
+  for (let i = 0; i < rows; i++) {
+    const t = new Date(Date.UTC(2020, 2, 9, 10, 0, 0) + i * 1000).toISOString().replace('T', ' ').slice(0, 19);
+    const bad = anomalyFrom >= 0 && i >= anomalyFrom && i < anomalyFrom + 80;
+    const acc = 0.2 + 0.05 * Math.sin(i / 10) + 0.004 * Math.sin(i * 1.7);
+    const pressure = 1 + 0.3 * Math.sin(i / 7) + (bad ? 0.9 : 0);
+    const temp = 70 + Math.sin(i / 30);
+    // The labels mark the anomaly perfectly: a model reading them would "detect" it for free.
+    lines.push([t, acc.toFixed(4), pressure.toFixed(4), temp.toFixed(3), bad ? 1 : 0, i === anomalyFrom ? 1 : 0].join(';'));
+  }
+  return lines.join('\n') + '\n';
+}
+
+beforeAll(() => {
+  writeFileSync(
+    configFile,
+    `window: { length: 32, hop: 4 }
+model: { arch: mixer, patch: 4, dim: 32, depth: 2, T: 100 }
+train: { epochs: 6, stepsPerEpoch: 30, batchSize: 64, patience: 4 }
+scoring: { t0: 0.3, steps: 4, samples: 2 }
+calibration: { targetFalseAlarmRate: 0.01 }
+`,
+  );
+  // Training data with labels in it too (all 0 but the columns are there).
+  writeFileSync(path.join(dir, 'pump-normal.csv'), pumpCsv(2500));
+  writeFileSync(path.join(dir, 'pump-test.csv'), pumpCsv(900, 500));
+  const single: string[] = [];
+  for (let i = 0; i < 2500; i++) single.push((Math.sin(i / 5) + 0.02 * Math.sin(i * 2.3)).toFixed(4));
+  writeFileSync(path.join(dir, 'single.txt'), single.join('\n') + '\n');
+  const a = cli(['train', '--data', 'pump-normal.csv', '--out', pumpModel, '--config', configFile]);
+  expect(a.stderr).toContain('written to');
+  expect(a.code).toBe(0);
+  const b = cli(['train', '--data', 'single.txt', '--out', singleModel, '--config', configFile]);
+  expect(b.code).toBe(0);
+}, 240_000);
+
+describe('label columns (issue 15.1)', () => {
+  it('train leaves label-like columns out, logs which columns became channels and why others did not', () => {
+    const manifest = JSON.parse(readFileSync(path.join(pumpModel, 'noisefloor.json'), 'utf8'));
+    expect(manifest.channels).toEqual(['Accelerometer1RMS', 'Pressure', 'Temperature']);
+    expect(manifest.input.excluded.map((e: { column: string }) => e.column)).toEqual(['anomaly', 'changepoint']);
+  });
+
+  it('the training run says so on stderr', () => {
+    const r = cli(['train', '--data', 'pump-normal.csv', '--out', path.join(dir, 'again'), '--config', configFile, '--epochs', '1']);
+    expect(r.code).toBe(0);
+    const channelsLog = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'channels');
+    expect(channelsLog.channels).toEqual(['Accelerometer1RMS', 'Pressure', 'Temperature']);
+    expect(channelsLog.leftOut.join('\n')).toMatch(/anomaly: label-like/);
+    expect(r.stderr).toMatch(/channels: Accelerometer1RMS, Pressure, Temperature; left out: anomaly \(label-like/);
+  });
+
+  it('score finds the anomaly from the sensors, never names a label column, and needs no --config', () => {
+    const out = path.join(dir, 'pump-scores.csv');
+    const r = cli(['score', '--model', pumpModel, 'pump-test.csv', '--out', out]);
+    expect(r.code).toBe(0);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    expect(rows.length).toBeGreaterThan(100);
+    expect(new Set(rows.map((x) => x.at(-1)))).not.toContain('anomaly');
+    const flagged = rows.filter((x) => x[7] === '1');
+    expect(flagged.length).toBeGreaterThan(0);
+    expect(flagged.filter((x) => x[8] === 'Pressure').length).toBeGreaterThan(flagged.length / 2);
+    // Timestamps read from the `;` file's datetime column.
+    expect(rows[0][3]).toBe('2020-03-09T10:00:00.000Z');
+  });
+});
+
+describe('CSV dialects and header-less files (issue 15.3, 15.4)', () => {
+  it('the model keeps how its files were read', () => {
+    const pump = JSON.parse(readFileSync(path.join(pumpModel, 'noisefloor.json'), 'utf8'));
+    expect(pump.input).toMatchObject({ format: 'csv', delimiter: ';', header: true });
+    const single = JSON.parse(readFileSync(path.join(singleModel, 'noisefloor.json'), 'utf8'));
+    expect(single.input).toMatchObject({ format: 'csv', header: false });
+    expect(single.channels).toEqual(['c0']);
+  });
+
+  it('a header-less one-value-per-line file trains and scores with every row', () => {
+    const r = cli(['score', '--model', singleModel, 'single.txt']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/single.txt: 2500 rows/);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe('stream,start,end,raw_score,score,anomaly,top_channel');
+    expect(lines[1]).toMatch(/^single,0,31,.*,c0$/);
+  });
+
+  it('a file in another dialect than the model gets a hint at the delimiter', () => {
+    writeFileSync(path.join(dir, 'pump-comma.csv'), pumpCsv(100).replace(/;/g, ','));
+    const r = cli(['score', '--model', pumpModel, 'pump-comma.csv']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/pump-comma.csv:1 column "Accelerometer1RMS": column "Accelerometer1RMS" not in header .*is the delimiter ","\? set data.delimiter/);
+    // ... and with the delimiter given, it reads.
+    writeFileSync(path.join(dir, 'comma.yaml'), 'data: { delimiter: "," }\n');
+    expect(cli(['score', '--model', pumpModel, 'pump-comma.csv', '--config', path.join(dir, 'comma.yaml')]).code).toBe(0);
+  });
+});
