@@ -8,6 +8,16 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliPath, tempDir } from '../support/core.js';
 
+/** The x values (float64, base64) of each stream in a report page. */
+function reportXs(html: string): Float64Array[] {
+  const m = /<script type="application\/json" id="nf-data">\n([^\n]*)\n<\/script>/.exec(html);
+  if (!m) throw new Error('no payload in the report');
+  return (JSON.parse(m[1]) as { streams: { x: string }[] }).streams.map((st) => {
+    const buf = Buffer.from(st.x, 'base64');
+    return new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  });
+}
+
 const dir = tempDir('nf-newuser-');
 const configFile = path.join(dir, 'small.yaml');
 const pumpModel = path.join(dir, 'pump-model');
@@ -19,10 +29,10 @@ export function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Like the SKAB pump files: `;`, a datetime column, three sensors and two 0/1 label columns. */
-function pumpCsv(rows: number, anomalyFrom = -1): string {
+function pumpCsv(rows: number, anomalyFrom = -1, stepMs = 1000): string {
   const lines = ['datetime;Accelerometer1RMS;Pressure;Temperature;anomaly;changepoint'];
   for (let i = 0; i < rows; i++) {
-    const t = new Date(Date.UTC(2020, 2, 9, 10, 0, 0) + i * 1000).toISOString().replace('T', ' ').slice(0, 19);
+    const t = new Date(Date.UTC(2020, 2, 9, 10, 0, 0) + i * stepMs).toISOString().replace('T', ' ').slice(0, stepMs < 1000 ? 23 : 19);
     const bad = anomalyFrom >= 0 && i >= anomalyFrom && i < anomalyFrom + 80;
     const acc = 0.2 + 0.05 * Math.sin(i / 10) + 0.004 * Math.sin(i * 1.7);
     const pressure = 1 + 0.3 * Math.sin(i / 7) + (bad ? 0.9 : 0);
@@ -118,4 +128,24 @@ describe('CSV dialects and header-less files (issue 15.3, 15.4)', () => {
     writeFileSync(path.join(dir, 'comma.yaml'), 'data: { delimiter: "," }\n');
     expect(cli(['score', '--model', pumpModel, 'pump-comma.csv', '--config', path.join(dir, 'comma.yaml')]).code).toBe(0);
   });
+});
+
+describe('report timestamps (issue 15.2)', () => {
+  for (const [name, stepMs] of [
+    ['1 Hz', 1000],
+    ['1 kHz', 1],
+  ] as const) {
+    it(`score --report keeps every ${name} timestamp exact`, () => {
+      const file = `pump-${stepMs}ms.csv`;
+      writeFileSync(path.join(dir, file), pumpCsv(1147, -1, stepMs));
+      const html = path.join(dir, `report-${stepMs}.html`);
+      const r = cli(['score', '--model', pumpModel, file, '--out', path.join(dir, `s-${stepMs}.csv`), '--report', html]);
+      expect(r.code).toBe(0);
+      const [x] = reportXs(readFileSync(html, 'utf8'));
+      // 1,147 rows fit unreduced: one x per row, one step apart (float32 gave 10 values 131 s apart).
+      expect(x.length).toBe(1147);
+      expect(x[0]).toBe(Date.UTC(2020, 2, 9, 10, 0, 0));
+      for (let i = 1; i < x.length; i++) expect(x[i] - x[i - 1]).toBe(stepMs);
+    });
+  }
 });
