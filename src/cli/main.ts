@@ -67,6 +67,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `noisefloor score ... | head`: the reader went away; stop quietly as other CLI tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -33,6 +33,16 @@ export interface DaemonStats {
   anomalous: number;
 }
 
+/** A failed listen as one line a person can act on (exit 2), not a stack trace. */
+function listenError(e: unknown, port: number, host: string | undefined): Error {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const where = `${host ?? '0.0.0.0'}:${port}`;
+  if (code === 'EADDRINUSE') return new ConfigError(`http.port: ${where} is already in use (another noisefloor serve?); set http.port to a free port, or http.enabled: false`);
+  if (code === 'EACCES') return new ConfigError(`http.port: no permission to listen on ${where} (ports below 1024 need privileges); choose a port above 1023`);
+  if (code === 'EADDRNOTAVAIL') return new ConfigError(`http: ${where} is not an address of this machine`);
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 export class Daemon {
   readonly metrics: NoisefloorMetrics;
   readonly instance: string;
@@ -77,7 +87,9 @@ export class Daemon {
         readiness: () => this.readiness(),
         streams: (page) => (this.alerts ? engineStreams(this.alerts.engine)(page) : { total: 0, items: [] }),
       });
-      await this.http.start();
+      await this.http.start().catch((e: unknown) => {
+        throw listenError(e, cfg.http.port, cfg.http.host);
+      });
     }
 
     const dir = cfg.model.dir ?? (await trainBootstrapModel(cfg.bootstrap, log));

@@ -5,7 +5,7 @@ import { openSeries, type ReaderOptions, type SeriesSource } from '../ingest/rea
 import type { InputManifest } from '../model/artifact.js';
 import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { InputError } from '../util/errors.js';
+import { InputError, OutputError } from '../util/errors.js';
 import type { Detector } from '../scoring/detector.js';
 import type { WindowScore } from '../scoring/types.js';
 
@@ -141,18 +141,27 @@ export class ScoreWriter {
 export class AtomicOutput {
   readonly stream: WriteStream;
   private readonly tmp: string;
+  /** The first write error: kept and raised by commit(), never an unhandled 'error' event. */
+  private failure: Error | null = null;
   constructor(readonly file: string) {
     this.tmp = `${file}.partial-${process.pid}`;
     this.stream = createWriteStream(this.tmp);
+    this.stream.on('error', (e) => (this.failure ??= e));
   }
   private close(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+      if (this.failure || this.stream.destroyed) return this.failure ? reject(this.failure) : resolve();
+      this.stream.end((err?: Error | null) => (err || this.failure ? reject(err ?? this.failure) : resolve()));
     });
   }
   async commit(): Promise<void> {
-    await this.close();
-    await rename(this.tmp, this.file);
+    try {
+      await this.close();
+      await rename(this.tmp, this.file);
+    } catch (e) {
+      await rm(this.tmp, { force: true }).catch(() => undefined);
+      throw new OutputError(`${this.file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+    }
   }
   async abort(): Promise<void> {
     await this.close().catch(() => undefined);

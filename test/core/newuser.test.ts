@@ -2,8 +2,9 @@
  * A new user's first hour, through the built CLI: a pump test bed's semicolon CSV with
  * label columns, a header-less one-value-per-line file, and the errors they run into.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliPath, tempDir } from '../support/core.js';
@@ -148,4 +149,64 @@ describe('report timestamps (issue 15.2)', () => {
       for (let i = 1; i < x.length; i++) expect(x[i] - x[i - 1]).toBe(stepMs);
     });
   }
+});
+
+describe('one clear line instead of a stack trace (issue 15.5)', () => {
+  const noStack = (stderr: string) => expect(stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+
+  it('serve on a busy port: exit 2, one line naming the port', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '0.0.0.0', () => r()));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      writeFileSync(path.join(dir, 'busy.yaml'), `http: { port: ${port} }\n`);
+      const r = cli(['serve', '--config', path.join(dir, 'busy.yaml')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`noisefloor serve: http.port: 0.0.0.0:${port} is already in use`);
+      noStack(r.stderr);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('--out in a missing folder or naming a folder, --report in a missing folder: exit 2 before any work', () => {
+    mkdirSync(path.join(dir, 'a-folder'), { recursive: true });
+    for (const [args, msg] of [
+      [['--out', 'missing/scores.csv'], /--out missing\/scores.csv: directory .*missing does not exist; create it first/],
+      [['--out', 'a-folder'], /--out a-folder is a directory; give a file name/],
+      [['--out', 'ok.csv', '--report', 'missing/r.html'], /--report missing\/r.html: directory .*missing does not exist/],
+    ] as const) {
+      const r = cli(['score', '--model', singleModel, 'single.txt', ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      // Checked before scoring: no summary line, no output file.
+      expect(r.stderr).not.toMatch(/scored \d+ windows/);
+      noStack(r.stderr);
+    }
+    expect(existsSync(path.join(dir, 'ok.csv'))).toBe(false);
+    const report = cli(['report', path.join(dir, 'pump-scores.csv'), '--data', 'pump-test.csv', '--out', 'missing/r.html']);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toMatch(/directory .*missing does not exist/);
+  });
+
+  it('a report that fails to write does not cost the scores: the CSV is written, exit 2, one line', () => {
+    // A name the folder accepts but whose temporary sibling (.partial-<pid>) is too long.
+    const long = 'r'.repeat(245) + '.html';
+    const r = cli(['score', '--model', singleModel, 'single.txt', '--out', 'kept.csv', '--report', long]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--report r+\.html: cannot write \(ENAMETOOLONG\); the scores were written to kept.csv/);
+    noStack(r.stderr);
+    expect(readFileSync(path.join(dir, 'kept.csv'), 'utf8').split('\n')[0]).toBe('stream,start,end,raw_score,score,anomaly,top_channel');
+  });
+
+  it('a closed stdout (score | head) ends quietly', async () => {
+    const child = spawn(process.execPath, [cliPath, 'score', '--model', singleModel, 'single.txt', 'single.txt'], { cwd: dir, env: { ...process.env, NOISEFLOOR_LOG_LEVEL: 'warn' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((r) => child.stdout.once('data', () => r()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
+  });
 });

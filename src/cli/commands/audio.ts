@@ -20,6 +20,7 @@ import { Detector } from '../../scoring/detector.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { checkOutputFile } from '../output-check.js';
 import { runInterruptibleTraining } from '../interruptible.js';
 
 const isWav = (f: string) => /\.wav$/i.test(f);
@@ -164,6 +165,7 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
   const provider = (values.provider ?? config.runtime.provider) as ExecutionProvider;
   if (!['cpu', 'cuda', 'tensorrt', 'webgpu', 'auto'].includes(provider)) throw new UsageError(`unknown --provider "${provider}"`);
   const files = await expandPaths(positionals);
+  if (values.out) await checkOutputFile(values.out, '--out');
   const labels = values.labels ? await readLabelsCsv(values.labels) : null;
   const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log, overrides);
   const settings = audioSettingsOf(detector);

@@ -5,11 +5,13 @@ import type { ExecutionProvider } from '../../model/runtime.js';
 import { AtomicOutput, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
 import path from 'node:path';
 import { Detector, toScoreEvent } from '../../scoring/detector.js';
+import { uniqueStreamNames } from '../../ingest/readers.js';
 import { ReportStreamCollector } from '../../pipeline/report.js';
 import { modelInfo, writeReportFile } from './report.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { checkOutputFile, outputErrorOf } from '../output-check.js';
 import { audioScoreCommand, isAudioModel, modelArg } from './audio.js';
 
 export const SCORE_USAGE = `noisefloor score --model <dir> <file|glob>... [--out <file>] [--format csv|jsonl]
@@ -51,16 +53,20 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   const provider = (values.provider ?? config.runtime.provider) as ExecutionProvider;
   if (!['cpu', 'cuda', 'tensorrt', 'webgpu', 'auto'].includes(provider)) throw new UsageError(`unknown --provider "${provider}"`);
   const files = await expandPaths(positionals);
+  if (values.out) await checkOutputFile(values.out, '--out');
+  if (values.report) await checkOutputFile(values.report, '--report');
   const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
   const output = values.out ? new AtomicOutput(values.out) : null;
   const summaries: FileSummary[] = [];
   const collectors: ReportStreamCollector[] = [];
   const started = Date.now();
+  let reportFailure: Error | null = null;
   try {
     // Open every file first: a missing column is reported before any row is written.
     const data: Partial<DataConfig> = config.data;
     const sources = [];
-    for (const f of files) sources.push(await openForModel(f, detector, data));
+    const names = uniqueStreamNames(files);
+    for (const [i, f] of files.entries()) sources.push(await openForModel(f, detector, data, names[i]));
     const withTs = sources.some((s) => s.header.hasTimestamps);
     const writer = new ScoreWriter(output ? output.stream : process.stdout, format, detector.channelNames, withTs);
     for (const src of sources) {
@@ -80,16 +86,21 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
       s.windows = res.windows;
       summaries.push(s);
     }
-    if (values.report) {
-      await writeReportFile(values.report, {
-        title: `noisefloor report: ${files.map((f) => path.basename(f)).join(', ')}`,
-        generatedAt: new Date(),
-        model: modelInfo(detector),
-        streams: collectors.map((c) => c.build(detector.threshold)),
-      });
-      process.stderr.write(`report written to ${values.report}\n`);
-    }
+    // The scores first: a report that cannot be written must not cost the scores.
     if (output) await output.commit();
+    if (values.report) {
+      try {
+        await writeReportFile(values.report, {
+          title: `noisefloor report: ${files.map((f) => path.basename(f)).join(', ')}`,
+          generatedAt: new Date(),
+          model: modelInfo(detector),
+          streams: collectors.map((c) => c.build(detector.threshold)),
+        });
+      } catch (e) {
+        reportFailure = outputErrorOf(e, '--report', values.report, output ? `; the scores were written to ${output.file}` : '');
+      }
+      if (!reportFailure) process.stderr.write(`report written to ${values.report}\n`);
+    }
   } catch (e) {
     if (output) await output.abort();
     throw e;
@@ -107,5 +118,6 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   process.stderr.write(
     `scored ${summaries.reduce((a, s) => a + s.windows, 0)} windows from ${summaries.length} file(s) in ${seconds.toFixed(1)}s with model ${detector.version}; ${anomalous} anomalous\n`,
   );
+  if (reportFailure) throw reportFailure;
   return values['fail-on-anomaly'] && anomalous > 0 ? 1 : 0;
 }
