@@ -119,6 +119,7 @@ export class NoisefloorMetrics {
   private readonly decoded: Counter<'source'>;
   private readonly rejected: Counter<'source' | 'reason'>;
   private readonly lag: Gauge<'topic' | 'partition'>;
+  private readonly lagByPartition = new Map<string, number>();
   private readonly queueDepth: Gauge<'queue'>;
   private readonly sourcePauses: Counter<'source'>;
   private readonly modelInfo: Gauge<'version' | 'provider' | 'window' | 'trained_at'>;
@@ -287,11 +288,21 @@ export class NoisefloorMetrics {
 
   setConsumerLag(topic: string, partition: number, lag: number): void {
     this.lag.set({ topic, partition: String(partition) }, lag);
+    this.lagByPartition.set(`${topic}/${partition}`, lag);
   }
 
   /** Remove a partition's lag series (partition revoked). */
   removeConsumerLag(topic: string, partition: number): void {
     this.lag.remove({ topic, partition: String(partition) });
+    this.lagByPartition.delete(`${topic}/${partition}`);
+  }
+
+  /** Sum of the consumer lag over the partitions held now; null before any was reported. */
+  totalConsumerLag(): number | null {
+    if (this.lagByPartition.size === 0) return null;
+    let sum = 0;
+    for (const v of this.lagByPartition.values()) sum += v;
+    return sum;
   }
 
   setQueueDepth(queue: string, depth: number): void {

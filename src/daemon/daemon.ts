@@ -4,7 +4,9 @@
  * and owns the lifecycle: start-up, model hot reload (SIGHUP, directory watch), graceful
  * shutdown (SIGTERM/SIGINT: stop fetching, score what is queued, commit, disconnect).
  */
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
 import { NoisefloorMetrics } from '../alerts/metrics.js';
@@ -12,7 +14,9 @@ import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type Al
 import { audioSettingsFromFeatures } from '../audio/config.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
+import type { AlertEvent } from '../alerts/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
+import { ConsoleView } from './console.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { AudioSpec } from './audio.js';
@@ -26,6 +30,13 @@ import { FileSource, GeneratorSource, type Source } from './sources.js';
 import { StreamRegistry, type TrackedWindow } from './streams.js';
 
 const { Kafka, Partitioners } = kafkajs;
+
+export interface DaemonOptions {
+  /** A terminal: readable alert lines and periodic summaries instead of a JSON line per window. */
+  console?: NodeJS.WritableStream;
+  /** Seconds between console summaries (default 10). */
+  summaryIntervalMs?: number;
+}
 
 export interface DaemonStats {
   windowsScored: number;
@@ -66,9 +77,14 @@ export class Daemon {
   readonly exited: Promise<number>;
   readonly stats: DaemonStats = { windowsScored: 0, batches: 0, anomalous: 0 };
 
+  private view: ConsoleView | null = null;
+  /** The embedded default's temporary model folder, removed at stop. */
+  private bootstrapDir: string | null = null;
+
   constructor(
     readonly config: DaemonConfig,
     private readonly log: Logger,
+    private readonly options: DaemonOptions = {},
   ) {
     this.metrics = new NoisefloorMetrics({ maxStreams: config.metrics.maxStreams, version: NOISEFLOOR_VERSION });
     this.instance = config.instanceId ?? `${os.hostname()}-${process.pid}`;
@@ -92,7 +108,11 @@ export class Daemon {
       });
     }
 
-    const dir = cfg.model.dir ?? (await trainBootstrapModel(cfg.bootstrap, log));
+    let dir = cfg.model.dir;
+    if (dir === undefined) {
+      dir = await trainBootstrapModel(cfg.bootstrap, log);
+      this.bootstrapDir = path.dirname(dir);
+    }
     this.model = await ModelManager.open(dir, cfg.model, log.child({ component: 'model' }), this.metrics);
     if (cfg.model.watch) this.model.watch();
     const det = this.model.detector();
@@ -137,6 +157,18 @@ export class Daemon {
     for (const t of this.timers) t.unref();
     await this.source.start();
     void this.source.finished.then(() => this.stop('source finished'));
+    if (this.view) {
+      const host = cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? 'localhost' : cfg.http.host;
+      this.view.banner({
+        model: this.model.version,
+        source: src.kafka ? `Kafka topics ${src.kafka.topics.join(', ')}` : src.file ? `${src.file.paths.length} file(s)` : `the built-in generator (${src.generator!.streams} streams)`,
+        metricsUrl: this.http ? `http://${host.includes(':') ? `[${host}]` : host}:${this.http.port}/metrics` : null,
+        sinks: Object.entries(cfg.alerts.sinks)
+          .filter(([k, v]) => v && typeof v === 'object' && !['queueSize', 'maxBatch'].includes(k))
+          .map(([k]) => k),
+      });
+      this.view.start();
+    }
     log.info('serving', {
       instance: this.instance,
       source: this.source.kind,
@@ -201,7 +233,19 @@ export class Daemon {
 
   private async buildSinks(): Promise<void> {
     const cfg = this.config;
-    if (cfg.outputs.stdout.enabled) this.sinks.push(new StdoutSink(this.instance, cfg.outputs.stdout.anomaliesOnly));
+    if (this.options.console) {
+      this.view = new ConsoleView(
+        this.options.console,
+        () => ({
+          streams: this.registry.streamCount,
+          queue: this.batcher.size,
+          lag: this.metrics.totalConsumerLag(),
+          firing: this.alerts?.engine.firing().length ?? 0,
+        }),
+        this.options.summaryIntervalMs,
+      );
+      this.sinks.push(this.view);
+    } else if (cfg.outputs.stdout.enabled) this.sinks.push(new StdoutSink(this.instance, cfg.outputs.stdout.anomaliesOnly));
     let outProducer: Producer | null = null;
     if (cfg.outputs.kafka) {
       outProducer = await this.producer(this.connectionFor(cfg.outputs.kafka, 'outputs.kafka'), 'outputs.kafka');
@@ -230,7 +274,17 @@ export class Daemon {
       });
       this.dispatcher = new AlertDispatcher(alertSinks, { queueSize: a.sinks.queueSize, maxBatch: a.sinks.maxBatch, metrics: this.metrics, logger: this.log.child({ component: 'alerts' }) });
       this.dispatcher.start();
-      this.alerts = new AlertsSink(engine, this.dispatcher, this.metrics);
+      const alertLog = this.log.child({ component: 'alerts' });
+      const onAlerts = this.view
+        ? (alerts: AlertEvent[]) => this.view?.alerts(alerts)
+        : (alerts: AlertEvent[]) => {
+            for (const a of alerts) {
+              const fields = { stream: a.stream, severity: a.severity, reason: a.reason, peakScore: a.peakScore, threshold: a.threshold, topChannels: a.topChannels, firstWindow: a.firstWindow, lastWindow: a.lastWindow };
+              if (a.status === 'firing') alertLog.warn('alert firing', fields);
+              else alertLog.info('alert resolved', { ...fields, windowsAbove: a.windowsAbove });
+            }
+          };
+      this.alerts = new AlertsSink(engine, this.dispatcher, this.metrics, onAlerts);
       this.sinks.push(this.alerts);
     }
   }
@@ -301,6 +355,8 @@ export class Daemon {
       for (const t of this.timers) clearInterval(t);
       await this.http?.stop();
       await this.model?.close();
+      this.view?.stop();
+      if (this.bootstrapDir) await rm(this.bootstrapDir, { recursive: true, force: true }).catch(() => undefined);
       if (this.fatal) return 1;
       const failures = this.source?.failures?.() ?? [];
       if (failures.length) {

@@ -210,3 +210,95 @@ describe('one clear line instead of a stack trace (issue 15.5)', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('file replay with bad input (issue 15.6)', () => {
+  it('a bad row in the first of two files: the other file is replayed, then exit 2 naming file and line', () => {
+    const rows = readFileSync(path.join(dir, 'single.txt'), 'utf8').split('\n');
+    const bad = [...rows.slice(0, 600)];
+    bad[299] = 'oops';
+    mkdirSync(path.join(dir, 'replay/valve1'), { recursive: true });
+    mkdirSync(path.join(dir, 'replay/valve2'), { recursive: true });
+    writeFileSync(path.join(dir, 'replay/valve1/0.csv'), bad.join('\n') + '\n');
+    writeFileSync(path.join(dir, 'replay/valve2/0.csv'), rows.slice(0, 600).join('\n') + '\n');
+    writeFileSync(
+      path.join(dir, 'replay.yaml'),
+      `model: { dir: ${JSON.stringify(singleModel)}, watch: false }
+source: { file: { paths: [replay/valve1/0.csv, replay/valve2/0.csv], speed: 0 } }
+http: { port: 0 }
+`,
+    );
+    const r = cli(['serve', '--config', path.join(dir, 'replay.yaml'), '--log-format', 'json']);
+    expect(r.code).toBe(2);
+    const logs = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    const failed = logs.find((l) => l.msg.startsWith('file replay failed'));
+    expect(failed.err.message).toMatch(/replay\/valve1\/0.csv:300 column "c0": non-numeric value "oops"/);
+    expect(logs.filter((l) => l.msg === 'file replayed').map((l) => l.stream)).toEqual(['valve2/0']);
+    // Same-named files are two streams (issue 15.9), each scored up to where it could be read.
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const streams = new Set(events.map((e) => e.stream));
+    expect(streams).toEqual(new Set(['valve1/0', 'valve2/0']));
+    expect(Math.max(...events.filter((e) => e.stream === 'valve2/0').map((e) => e.windowEnd))).toBe(599);
+    expect(Math.max(...events.filter((e) => e.stream === 'valve1/0').map((e) => e.windowEnd))).toBeLessThan(298);
+  });
+});
+
+describe('a console for people (issue 15.8)', () => {
+  function replayConfig(name: string): string {
+    const rows = readFileSync(path.join(dir, 'single.txt'), 'utf8').trim().split('\n').slice(0, 800);
+    // A level shift: the model has only seen the sine around 0.
+    for (let i = 400; i < 480; i++) rows[i] = (Number(rows[i]) + 4).toFixed(4);
+    writeFileSync(path.join(dir, `${name}.txt`), rows.join('\n') + '\n');
+    const file = path.join(dir, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `model: { dir: ${JSON.stringify(singleModel)}, watch: false }
+source: { file: { paths: [${name}.txt], speed: 0 } }
+http: { port: 0 }
+alerts: { n: 2, m: 3, warmupWindows: 0 }
+`,
+    );
+    return file;
+  }
+
+  it('text: one readable line per alert start and resolve, a summary and where /metrics is; no JSON flood', () => {
+    const r = cli(['serve', '--config', replayConfig('console-text'), '--log-format', 'text', '--summary-every', '1']);
+    expect(r.code).toBe(0);
+    const out = r.stdout.trim().split('\n');
+    expect(out.some((l) => l.startsWith('{'))).toBe(false);
+    expect(r.stdout).toMatch(/^\d\d:\d\d:\d\d metrics at http:\/\/localhost:\d+\/metrics/m);
+    expect(r.stdout).toMatch(/^\d\d:\d\d:\d\d ALERT (WARNING|CRITICAL) console-text: score [\d.]+ > [\d.]+, top c0 from row \d+$/m);
+    expect(r.stdout).toMatch(/^\d\d:\d\d:\d\d RESOLVED console-text/m);
+    // The closing summary counts every window of the 800 rows (window 32, hop 4: 193).
+    expect(out.at(-1)).toMatch(/windows\/s, 1 streams, 19[0-9] windows scored, \d+ anomalous, alerts firing: 0, queue 0$/);
+    // Logs on stderr are readable lines too.
+    expect(r.stderr).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}serving /m);
+    expect(r.stderr.split('\n').some((l) => l.startsWith('{'))).toBe(false);
+  });
+
+  it('json (and any pipe by default): score events as JSON lines on stdout, alerts as JSON log lines', () => {
+    const r = cli(['serve', '--config', replayConfig('console-json')]);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.length).toBeGreaterThan(150);
+    const logs = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const firing = logs.find((l) => l.msg === 'alert firing');
+    expect(firing).toMatchObject({ level: 'warn', stream: 'console-json', topChannels: ['c0'] });
+    expect(logs.some((l) => l.msg === 'alert resolved')).toBe(true);
+  });
+
+  it('the embedded default: no TensorFlow.js banner, and its temporary model folder is removed at the end (issue 15.9)', () => {
+    writeFileSync(path.join(dir, 'embedded.yaml'), 'source: { generator: { streams: 2, rate: 2000, maxSteps: 200 } }\nhttp: { port: 0 }\nbootstrap: { rows: 600, epochs: 1, stepsPerEpoch: 5 }\n');
+    const r = cli(['serve', '--config', path.join(dir, 'embedded.yaml'), '--log-format', 'text']);
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/TensorFlow\.js in Node|====/);
+    const tmp = /dir=(\S*noisefloor-serve-[^/\s]+)\/model/.exec(r.stderr)?.[1];
+    expect(tmp).toBeDefined();
+    expect(existsSync(tmp!)).toBe(false);
+  });
+});
