@@ -32,8 +32,10 @@ export async function scoreSource(
   onBatch: (windows: Window[], results: WindowScore[]) => void | Promise<void>,
   batchSize = 256,
   onRecord?: (rec: SeriesRecord) => void,
+  hopOverride?: number,
 ): Promise<{ rows: number; windows: number }> {
-  const { length, hop } = detector.model.manifest.window;
+  const { length } = detector.model.manifest.window;
+  const hop = hopOverride ?? detector.model.manifest.window.hop;
   const windower = new StreamWindower(src.header.stream, { length, hop, channels: src.header.channels.length });
   let pending: Window[] = [];
   let windows = 0;

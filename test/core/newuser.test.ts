@@ -302,3 +302,41 @@ alerts: { n: 2, m: 3, warmupWindows: 0 }
     expect(existsSync(tmp!)).toBe(false);
   });
 });
+
+describe('score --config: applied or refused, never ignored (issue 15.7)', () => {
+  const cfg = (name: string, text: string) => {
+    writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  const rowsOf = (stdout: string) => stdout.trim().split('\n').slice(1);
+
+  it('scoring.samples and scoring.steps change the scores, with a note about the calibration', () => {
+    const base = cli(['score', '--model', singleModel, 'single.txt']);
+    const r = cli(['score', '--model', singleModel, 'single.txt', '--config', cfg('samples.yaml', 'scoring: { samples: 6, steps: 2 }\n')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toBe(base.stdout);
+    expect(rowsOf(r.stdout)).toHaveLength(rowsOf(base.stdout).length);
+    expect(r.stderr).toMatch(/note: --config scoring.samples 6 \(model: 2\), scoring.steps 2 \(model: 4\): raw scores use these settings, but the calibration/);
+  });
+
+  it('window.hop and calibration.targetFalseAlarmRate apply', () => {
+    const r = cli(['score', '--model', singleModel, 'single.txt', '--config', cfg('hop.yaml', 'window: { hop: 16 }\ncalibration: { targetFalseAlarmRate: 0.2 }\n')]);
+    expect(r.code).toBe(0);
+    const rows = rowsOf(r.stdout).map((l) => l.split(','));
+    expect(rows[1].slice(1, 3)).toEqual(['16', '47']);
+    // A 20% false-alarm rate flags many of these normal windows; the model's 1% flags few.
+    expect(rows.filter((x) => x[5] === '1').length).toBeGreaterThan(rows.length / 20);
+    expect(r.stderr).toMatch(/note: --config window.hop 16/);
+  });
+
+  it('data.channels, window.length and model keys that differ from the model are refused with the reason', () => {
+    const r = cli(['score', '--model', pumpModel, 'pump-test.csv', '--config', cfg('fixed.yaml', 'data: { channels: [Pressure] }\nwindow: { length: 64 }\nmodel: { dim: 64 }\n')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('these settings cannot apply when scoring with an existing model');
+    expect(r.stderr).toMatch(/data.channels: \["Pressure"\], but the model was trained with \["Accelerometer1RMS","Pressure","Temperature"\]/);
+    expect(r.stderr).toMatch(/window.length: 64, but the model was trained with 32/);
+    expect(r.stderr).toMatch(/model.dim: 64, but the model was trained with 32/);
+    // The training config itself is accepted: it matches the model.
+    expect(cli(['score', '--model', pumpModel, 'pump-test.csv', '--config', configFile]).code).toBe(0);
+  });
+});

@@ -5,6 +5,9 @@ import type { ExecutionProvider } from '../../model/runtime.js';
 import { AtomicOutput, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
 import path from 'node:path';
 import { Detector, toScoreEvent } from '../../scoring/detector.js';
+import { loadModel, readManifest } from '../../model/artifact.js';
+import { rawThreshold } from '../../scoring/calibration.js';
+import { explicitKeys, scoreSettingsFrom } from '../score-settings.js';
 import { uniqueStreamNames } from '../../ingest/readers.js';
 import { ReportStreamCollector } from '../../pipeline/report.js';
 import { modelInfo, writeReportFile } from './report.js';
@@ -22,6 +25,9 @@ Scores recorded files window by window: one row per window with stream, start, e
 (row indices, inclusive), start_ts, end_ts (when the file has timestamps), raw_score,
 score (calibrated, 0..1), anomaly (0/1), top_channel; a summary goes to stderr.
 --report writes a self-contained HTML report (signal, scores, threshold, alerts).
+--config applies scoring.*, window.hop, calibration.targetFalseAlarmRate, runtime.* and
+data reading settings; keys fixed at training (data.channels, window.length, model.*,
+train.*) are refused unless they equal the model's.
 Exit codes: 0 ok, 1 anomalies found (with --fail-on-anomaly), 2 usage or input error.
 An audio model (trained on WAV) scores clips instead: noisefloor score --model <audio-model> --help.`;
 
@@ -55,7 +61,16 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   const files = await expandPaths(positionals);
   if (values.out) await checkOutputFile(values.out, '--out');
   if (values.report) await checkOutputFile(values.report, '--report');
-  const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
+  // Every key the --config sets is applied or refused (scoreSettingsFrom), never ignored.
+  const settings = scoreSettingsFrom(await explicitKeys(values.config), config, await readManifest(values.model));
+  const model = await loadModel(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
+  const cal = model.manifest.calibration;
+  if (cal && settings.targetFalseAlarmRate !== undefined) {
+    const rate = settings.targetFalseAlarmRate;
+    model.manifest = { ...model.manifest, calibration: { ...cal, targetFalseAlarmRate: rate, thresholdRaw: rawThreshold(cal, rate), threshold: 1 - rate } };
+  }
+  const detector = new Detector(model, settings.scoring);
+  for (const n of settings.notes) process.stderr.write(`note: --config ${n}\n`);
   const output = values.out ? new AtomicOutput(values.out) : null;
   const summaries: FileSummary[] = [];
   const collectors: ReportStreamCollector[] = [];
@@ -81,7 +96,7 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
           if (r.score > s.maxScore) s.maxScore = r.score;
           if (r.raw > s.maxRaw) s.maxRaw = r.raw;
         }
-      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined);
+      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined, settings.hop);
       s.rows = res.rows;
       s.windows = res.windows;
       summaries.push(s);
