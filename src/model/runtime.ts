@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { ModelInputError, ModelLoadError, ProviderError } from '../util/errors.js';
+import { providerUnavailable } from './providers.js';
 import type { Logger } from '../util/log.js';
 
 /** This module is the only one that imports onnxruntime-node. */
@@ -44,6 +45,12 @@ export class DenoiserRuntime {
       opts.provider === 'auto' ? ['tensorrt', 'cuda', 'webgpu', 'cpu'] : [opts.provider];
     let lastError: unknown;
     for (const provider of candidates) {
+      const missing = provider === 'cpu' ? null : providerUnavailable(provider);
+      if (missing !== null) {
+        if (opts.provider !== 'auto') throw new ProviderError(`execution provider "${provider}" is not available: ${missing}`);
+        log.debug('execution provider not installed, skipped', { provider, reason: missing });
+        continue;
+      }
       try {
         const session = await createSession(model, PROVIDER_CHAINS[provider], opts.intraOpThreads);
         checkContract(session, expected);

@@ -19,6 +19,7 @@ import { DiffusionScorer } from '../scoring/scorer.js';
 import { ConfigError, InputError, TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
+import { estimateTrainSeconds } from './train-estimate.js';
 
 export const NOISEFLOOR_VERSION = '0.1.0';
 
@@ -271,6 +272,7 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     arch: spec.arch,
     parameters: parameterCount(spec),
     backend: backend.name,
+    expect: estimateTrainSeconds(spec, config.train, train.length, val.length, backend.name).text,
   });
   const tensorsBefore = tf.memory().numTensors;
   const result = await trainDenoiser(toWindowSet(train, collected.normalisation), toWindowSet(val, collected.normalisation), {

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { providerUnavailable } from '../../src/model/providers.js';
 import { cliPath, tempDir } from '../support/core.js';
 
 /** The x values (float64, base64) of each stream in a report page. */
@@ -85,6 +86,13 @@ describe('label columns (issue 15.1)', () => {
     expect(channelsLog.channels).toEqual(['Accelerometer1RMS', 'Pressure', 'Temperature']);
     expect(channelsLog.leftOut.join('\n')).toMatch(/anomaly: label-like/);
     expect(r.stderr).toMatch(/channels: Accelerometer1RMS, Pressure, Temperature; left out: anomaly \(label-like/);
+    // ... and, before training starts, roughly how long it will take (issue 15.9).
+    const training = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'training');
+    expect(training.expect).toMatch(/^about \d+ s \(\d+ s to \d+ s\) for at most 1 epochs of 30 steps on (wasm|cpu)$/);
   });
 
   it('score finds the anomaly from the sensors, never names a label column, and needs no --config', () => {
@@ -338,5 +346,44 @@ describe('score --config: applied or refused, never ignored (issue 15.7)', () =>
     expect(r.stderr).toMatch(/model.dim: 64, but the model was trained with 32/);
     // The training config itself is accepted: it matches the model.
     expect(cli(['score', '--model', pumpModel, 'pump-test.csv', '--config', configFile]).code).toBe(0);
+  });
+});
+
+describe('smaller things (issue 15.9)', () => {
+  it('files are taken and reported in natural order (2 before 10)', () => {
+    const rows = readFileSync(path.join(dir, 'single.txt'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
+    mkdirSync(path.join(dir, 'nat'), { recursive: true });
+    for (const n of [10, 2, 1, 11, 0]) writeFileSync(path.join(dir, `nat/${n}.csv`), rows);
+    const html = path.join(dir, 'nat.html');
+    const r = cli(['score', '--model', singleModel, 'nat/*.csv', '--report', html]);
+    expect(r.code).toBe(0);
+    const streams = r.stdout.trim().split('\n').slice(1).map((l) => l.split(',')[0]);
+    expect([...new Set(streams)]).toEqual(['0', '1', '2', '10', '11']);
+    const contents = [...readFileSync(html, 'utf8').matchAll(/<li><a href="#stream-\d+">([^<]+)<\/a>/g)].map((m) => m[1]);
+    expect(contents).toEqual(['0', '1', '2', '10', '11']);
+  });
+
+  it('same-named files in two folders score as two streams', () => {
+    const rows = readFileSync(path.join(dir, 'single.txt'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
+    for (const d of ['valve1', 'valve2']) {
+      mkdirSync(path.join(dir, 'twins', d), { recursive: true });
+      writeFileSync(path.join(dir, 'twins', d, '0.csv'), rows);
+    }
+    writeFileSync(path.join(dir, 'twins', '1.csv'), rows);
+    const r = cli(['score', '--model', singleModel, 'twins/valve1/0.csv', 'twins/valve2/0.csv', 'twins/1.csv']);
+    expect(r.code).toBe(0);
+    expect([...new Set(r.stdout.trim().split('\n').slice(1).map((l) => l.split(',')[0]))]).toEqual(['valve1/0', 'valve2/0', '1']);
+  });
+
+  it.skipIf(providerUnavailable('cuda') === null)('--provider cuda without the CUDA provider: how to get it, no native dump; auto is quiet', () => {
+    const r = cli(['score', '--model', singleModel, 'single.txt', '--provider', 'cuda']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/execution provider "cuda" is not available: this onnxruntime-node install has no CUDA provider/);
+    expect(r.stderr).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
+    expect(r.stderr).not.toMatch(/onnxruntime_src|\[E:onnxruntime/);
+    const auto = cli(['score', '--model', singleModel, 'single.txt', '--provider', 'auto']);
+    expect(auto.code).toBe(0);
+    expect(auto.stderr).not.toMatch(/onnxruntime_src|\[E:onnxruntime|Vulkan|unavailable/);
+    expect(auto.stderr).toMatch(/"execution provider selected","provider":"cpu"/);
   });
 });
