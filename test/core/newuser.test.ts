@@ -387,3 +387,25 @@ describe('smaller things (issue 15.9)', () => {
     expect(auto.stderr).toMatch(/"execution provider selected","provider":"cpu"/);
   });
 });
+
+describe('auto log format on a real terminal (issue 15.8)', () => {
+  it.skipIf(!existsSync('/usr/bin/script'))('serve under a pseudo-terminal shows the console without --log-format', () => {
+    const cfg = path.join(dir, 'tty.yaml');
+    writeFileSync(
+      cfg,
+      `model: { dir: ${JSON.stringify(singleModel)}, watch: false }
+source: { file: { paths: [single.txt], speed: 0 } }
+http: { port: 0 }
+`,
+    );
+    // util-linux `script` runs the command with stdout and stderr on a pty, as a terminal would.
+    const command = [process.execPath, cliPath, 'serve', '--config', cfg].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = spawnSync('/usr/bin/script', ['-qec', command, '/dev/null'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NOISEFLOOR_LOG_LEVEL: 'info' } });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split(/\r?\n/).filter((l) => l.trim() !== '');
+    expect(lines.some((l) => l.startsWith('{'))).toBe(false);
+    expect(r.stdout).toMatch(/metrics at http:\/\/localhost:\d+\/metrics/);
+    expect(r.stdout).toMatch(/windows\/s, 1 streams, \d+ windows scored/);
+    expect(r.stdout).toMatch(/\d\d:\d\d:\d\d\.\d{3} INFO {2}serving /);
+  });
+});
