@@ -96,16 +96,18 @@ export function isDateCell(cell: string): boolean {
 }
 
 /**
- * True when a split line is data, not a header: every cell is a number or a date, and at
- * least one is a number. Column names are never all numbers, so a numeric first line
+ * True when a split line is data, not a header: every cell is a number, a date or a
+ * missing value, and at least one is a number. Column names are never all numbers, so a numeric first line
  * means the file has no header.
  */
 export function isDataRow(cells: string[]): boolean {
   let numbers = 0;
   for (const c of cells) {
     const v = parseNumericCell(c);
-    if (v !== null && !Number.isNaN(v)) numbers++;
-    else if (!isDateCell(c)) return false;
+    if (v === null) {
+      if (!isDateCell(c)) return false;
+    } else if (!Number.isNaN(v)) numbers++;
+    // A missing value (empty, NA) says nothing either way.
   }
   return numbers > 0;
 }

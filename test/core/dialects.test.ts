@@ -128,6 +128,10 @@ describe('files without a header', () => {
     const g = write('forced.csv', 'x,y\n1,2\n');
     const e = await errorOf(read(g, { header: false }));
     expect(e.message).toMatch(/no numeric columns/);
+    const m = write('nohead-missing.csv', '1.5,,2\n1.6,3,NA\n');
+    expect((await read(m)).channels).toEqual(['c0', 'c1', 'c2']);
+    const idx = write('index-col.csv', ',a,b\n0,1,2\n');
+    expect((await read(idx)).channels).toEqual(['', 'a', 'b']);
     const h = write('numbers-as-names.csv', '1,2\n3,4\n');
     expect((await read(h, { header: true })).channels).toEqual(['1', '2']);
   });
