@@ -340,7 +340,7 @@ export class Daemon {
    * disconnect. Exit code 0, or 1 after a fatal error or when it took longer than
    * shutdownTimeoutMs (then whatever is left is abandoned, uncommitted: at-least-once).
    */
-  stop(reason: string): Promise<number> {
+  stop(reason: string, exitCode?: number): Promise<number> {
     if (this.stopping) return this.stopping;
     this.draining = true;
     this.log.info('shutting down', { reason, queued: this.batcher?.size ?? 0 });
@@ -378,7 +378,9 @@ export class Daemon {
         return 1;
       }),
       timeout,
-    ]).then((code) => {
+    ]).then((stopped) => {
+      // A failed start-up stops cleanly but exits with its error's code; the log says that one.
+      const code = exitCode ?? stopped;
       clearTimeout(timer);
       this.log.info('stopped', { code, ...this.stats, rejected: this.source?.rejected?.() ?? {} });
       this.exitResolve(code);

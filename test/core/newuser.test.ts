@@ -171,6 +171,8 @@ describe('one clear line instead of a stack trace (issue 15.5)', () => {
       const r = cli(['serve', '--config', path.join(dir, 'busy.yaml')]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`noisefloor serve: http.port: 0.0.0.0:${port} is already in use`);
+      // The shutdown log agrees with the exit code (it said "stopped code 0" before exit 1).
+      expect(r.stderr).toMatch(/"msg":"stopped","code":2/);
       noStack(r.stderr);
     } finally {
       busy.close();

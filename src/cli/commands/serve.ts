@@ -65,7 +65,7 @@ export async function serveCommand(argv: string[], log: Logger, ctx: { console: 
     try {
       await daemon.start();
     } catch (e) {
-      await daemon.stop('start-up failed').catch(() => undefined);
+      await daemon.stop('start-up failed', (e as { exitCode?: number }).exitCode ?? 1).catch(() => undefined);
       throw e;
     }
     return await daemon.exited;
