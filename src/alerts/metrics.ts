@@ -126,6 +126,7 @@ export class NoisefloorMetrics {
   private readonly rejected: Counter<'source' | 'reason'>;
   private readonly limitExceeded: Counter<'source' | 'limit'>;
   private readonly lag: Gauge<'topic' | 'partition'>;
+  private readonly lagByPartition = new Map<string, number>();
   private readonly queueDepth: Gauge<'queue'>;
   private readonly sourcePauses: Counter<'source'>;
   private readonly modelInfo: Gauge<'version' | 'provider' | 'window' | 'trained_at'>;
@@ -342,6 +343,7 @@ export class NoisefloorMetrics {
 
   setConsumerLag(topic: string, partition: number, lag: number): void {
     this.lag.set({ topic, partition: String(partition) }, lag);
+    this.lagByPartition.set(`${topic}/${partition}`, lag);
   }
 
   /** Remove a partition's lag series (partition revoked). */
@@ -351,6 +353,15 @@ export class NoisefloorMetrics {
     this.restoreSeconds.remove(l);
     this.restoreStreams.remove(l);
     this.restoreBytes.remove(l);
+    this.lagByPartition.delete(`${topic}/${partition}`);
+  }
+
+  /** Sum of the consumer lag over the partitions held now; null before any was reported. */
+  totalConsumerLag(): number | null {
+    if (this.lagByPartition.size === 0) return null;
+    let sum = 0;
+    for (const v of this.lagByPartition.values()) sum += v;
+    return sum;
   }
 
   setQueueDepth(queue: string, depth: number): void {

@@ -4,6 +4,11 @@ import { InputError } from '../util/errors.js';
 
 const MAGIC = /[*?[]/;
 
+/** Natural order: 2.csv before 10.csv, as people number files. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 function segmentRegex(seg: string): RegExp {
   let re = '';
   for (let i = 0; i < seg.length; i++) {
@@ -56,7 +61,7 @@ async function walk(base: string, segs: string[], out: string[]): Promise<void> 
   } catch {
     return;
   }
-  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name)))
+  for (const e of entries.sort((a, b) => naturalCompare(a.name, b.name)))
     if (re.test(e.name) && (rest.length === 0 ? e.isFile() : e.isDirectory())) await walk(path.join(base, e.name), rest, out);
 }
 
@@ -78,7 +83,7 @@ export async function expandPaths(args: string[]): Promise<string[]> {
     const matches: string[] = [];
     await walk(base, abs ? segs.slice(1) : segs, matches);
     if (matches.length === 0) throw new InputError(`pattern matched no files`, { file: arg });
-    out.push(...[...new Set(matches)].sort().map((m) => (abs ? m : path.normalize(m))));
+    out.push(...[...new Set(matches)].sort(naturalCompare).map((m) => (abs ? m : path.normalize(m))));
   }
   return out;
 }

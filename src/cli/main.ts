@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { createLogger, type LogLevel } from '../util/log.js';
-import { isNoisefloorError } from '../util/errors.js';
+import { isNoisefloorError, UsageError } from '../util/errors.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { scoreCommand, SCORE_USAGE } from './commands/score.js';
 import { serveCommand, SERVE_USAGE } from './commands/serve.js';
@@ -18,7 +18,8 @@ Commands:
 
 Exit codes: 0 ok, 1 anomalies found (score --fail-on-anomaly) or runtime failure,
 2 usage, configuration or input error, 130 interrupted.
-Logs are JSON lines on stderr; NOISEFLOOR_LOG_LEVEL=debug|info|warn|error.
+Logs go to stderr: readable lines on a terminal, JSON lines otherwise or with
+--log-format json (any command; also NOISEFLOOR_LOG_FORMAT); NOISEFLOOR_LOG_LEVEL=debug|info|warn|error.
 
 ${SERVE_USAGE}
 
@@ -28,7 +29,8 @@ ${SCORE_USAGE}
 
 ${REPORT_USAGE}`;
 
-type Command = (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>;
+/** `console`: what `serve` writes on stdout, readable lines ('text') or score events as JSON lines. */
+type Command = (argv: string[], log: ReturnType<typeof createLogger>, ctx: { console: 'json' | 'text' }) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   train: trainCommand,
@@ -38,8 +40,34 @@ const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
 };
 
-async function main(argv: string[]): Promise<number> {
-  const log = createLogger({ level: (process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+/**
+ * `--log-format json|text|auto` (any command): auto is text when the stream is a terminal,
+ * JSON otherwise (pipes, files, log shippers). Removed from argv before the command parses it.
+ */
+function takeLogFormat(argv: string[]): { argv: string[]; format: 'json' | 'text' | 'auto' } {
+  const out: string[] = [];
+  let format = process.env.NOISEFLOOR_LOG_FORMAT ?? 'auto';
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--log-format') format = argv[++i] ?? '';
+    else if (argv[i].startsWith('--log-format=')) format = argv[i].slice('--log-format='.length);
+    else out.push(argv[i]);
+  }
+  if (format !== 'json' && format !== 'text' && format !== 'auto') throw new UsageError(`--log-format must be json, text or auto, got "${format}"`);
+  return { argv: out, format };
+}
+
+async function main(rawArgv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof takeLogFormat>;
+  try {
+    parsed = takeLogFormat(rawArgv);
+  } catch (e) {
+    process.stderr.write(`noisefloor: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const { argv, format } = parsed;
+  const logFormat = format === 'auto' ? (process.stderr.isTTY ? 'text' : 'json') : format;
+  const log = createLogger({ level: (process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? 'info', format: logFormat });
+  const consoleFormat = format === 'auto' ? (process.stdout.isTTY ? 'text' : 'json') : format;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE + '\n');
@@ -51,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await cmd(rest, log);
+    return await cmd(rest, log, { console: consoleFormat });
   } catch (e) {
     if (isNoisefloorError(e)) {
       process.stderr.write(`noisefloor ${name}: ${e.message}\n`);
@@ -66,6 +94,12 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
+
+// `noisefloor score ... | head`: the reader went away; stop quietly as other CLI tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

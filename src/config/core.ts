@@ -7,12 +7,17 @@ import { z } from 'zod';
  */
 export const dataSchema = z
   .object({
-    /** Channels to read, by column/field name; default: every numeric column. */
+    /** Channels to read, by column/field name; default: every numeric column except label-like ones and `exclude`. */
     channels: z.array(z.string().min(1)).min(1).optional(),
+    /** Columns never read as channels when `channels` is not given (label-like names are left out anyway). */
+    exclude: z.array(z.string().min(1)).optional(),
     /** Timestamp column; default: auto-detect (timestamp, ts, time, datetime, date); null: none. */
     timestampColumn: z.string().min(1).nullable().optional(),
     format: z.enum(['csv', 'jsonl']).optional(),
-    delimiter: z.string().length(1).default(','),
+    /** CSV delimiter; default: sniffed from the header (`,` `;` tab `|`). */
+    delimiter: z.string().length(1).optional(),
+    /** CSV header row; default: present unless the first line is all numbers (then columns are c0, c1, ...). */
+    header: z.boolean().optional(),
   })
   .strict();
 

@@ -131,7 +131,7 @@ export const kafkaSourceSchema = z
 
 export const fileSourceSchema = z
   .object({
-    /** CSV or JSONL recordings; each file is one stream (named after the file). */
+    /** CSV or JSONL recordings; each file is one stream (named after the file; same-named files also by their folders). A bad row stops that file; the others go on; exit 2 at the end. */
     paths: z.array(z.string().min(1)).min(1),
     /** Replay speed: 1 real time (from timestamps, else stepMs), N times faster, 0 as fast as possible. */
     speed: z.number().min(0).default(1),

@@ -4,7 +4,9 @@
  * and owns the lifecycle: start-up, model hot reload (SIGHUP, directory watch), graceful
  * shutdown (SIGTERM/SIGINT: stop fetching, score what is queued, commit, disconnect).
  */
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
 import { NoisefloorMetrics } from '../alerts/metrics.js';
@@ -14,7 +16,9 @@ import { AudioEventScorer } from '../audio/horizon.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
+import type { AlertEvent } from '../alerts/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
+import { ConsoleView } from './console.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { AudioSpec } from './audio.js';
@@ -29,10 +33,27 @@ import { StreamRegistry, type TrackedWindow } from './streams.js';
 
 const { Kafka, Partitioners } = kafkajs;
 
+export interface DaemonOptions {
+  /** A terminal: readable alert lines and periodic summaries instead of a JSON line per window. */
+  console?: NodeJS.WritableStream;
+  /** Seconds between console summaries (default 10). */
+  summaryIntervalMs?: number;
+}
+
 export interface DaemonStats {
   windowsScored: number;
   batches: number;
   anomalous: number;
+}
+
+/** A failed listen as one line a person can act on (exit 2), not a stack trace. */
+function listenError(e: unknown, port: number, host: string | undefined): Error {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const where = `${host ?? '0.0.0.0'}:${port}`;
+  if (code === 'EADDRINUSE') return new ConfigError(`http.port: ${where} is already in use (another noisefloor serve?); set http.port to a free port, or http.enabled: false`);
+  if (code === 'EACCES') return new ConfigError(`http.port: no permission to listen on ${where} (ports below 1024 need privileges); choose a port above 1023`);
+  if (code === 'EADDRNOTAVAIL') return new ConfigError(`http: ${where} is not an address of this machine`);
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 export class Daemon {
@@ -59,9 +80,14 @@ export class Daemon {
   readonly exited: Promise<number>;
   readonly stats: DaemonStats = { windowsScored: 0, batches: 0, anomalous: 0 };
 
+  private view: ConsoleView | null = null;
+  /** The embedded default's temporary model folder, removed at stop. */
+  private bootstrapDir: string | null = null;
+
   constructor(
     readonly config: DaemonConfig,
     private readonly log: Logger,
+    private readonly options: DaemonOptions = {},
   ) {
     this.metrics = new NoisefloorMetrics({ maxStreams: config.metrics.maxStreams, version: NOISEFLOOR_VERSION });
     this.instance = config.instanceId ?? `${os.hostname()}-${process.pid}`;
@@ -82,10 +108,16 @@ export class Daemon {
         readiness: () => this.readiness(),
         streams: (page) => (this.alerts ? engineStreams(this.alerts.engine)(page) : { total: 0, items: [] }),
       });
-      await this.http.start();
+      await this.http.start().catch((e: unknown) => {
+        throw listenError(e, cfg.http.port, cfg.http.host);
+      });
     }
 
-    const dir = cfg.model.dir ?? (await trainBootstrapModel(cfg.bootstrap, log));
+    let dir = cfg.model.dir;
+    if (dir === undefined) {
+      dir = await trainBootstrapModel(cfg.bootstrap, log);
+      this.bootstrapDir = path.dirname(dir);
+    }
     this.model = await ModelManager.open(dir, cfg.model, log.child({ component: 'model' }), this.metrics);
     if (cfg.model.watch) this.model.watch();
     const det = this.model.detector();
@@ -98,7 +130,7 @@ export class Daemon {
 
     await this.buildSinks();
     this.sinks.push(...this.extraSinks);
-    const ctx = { registry: this.registry, batcher: this.batcher, log: log.child({ component: 'source' }), metrics: this.metrics, channelNames: det.channelNames };
+    const ctx = { registry: this.registry, batcher: this.batcher, log: log.child({ component: 'source' }), metrics: this.metrics, channelNames: det.channelNames, modelInput: det.model.manifest.input };
     const src = cfg.source;
     if (src.kafka) {
       const producer = src.kafka.deadLetterTopic ? await this.producer(src.kafka, 'source.kafka') : undefined;
@@ -139,6 +171,18 @@ export class Daemon {
       throw src.kafka ? explainKafkaError(e, src.kafka, 'source.kafka') : e;
     }
     void this.source.finished.then(() => this.stop('source finished'));
+    if (this.view) {
+      const host = cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? 'localhost' : cfg.http.host;
+      this.view.banner({
+        model: this.model.version,
+        source: src.kafka ? `Kafka topics ${src.kafka.topics.join(', ')}` : src.file ? `${src.file.paths.length} file(s)` : `the built-in generator (${src.generator!.streams} streams)`,
+        metricsUrl: this.http ? `http://${host.includes(':') ? `[${host}]` : host}:${this.http.port}/metrics` : null,
+        sinks: Object.entries(cfg.alerts.sinks)
+          .filter(([k, v]) => v && typeof v === 'object' && !['queueSize', 'maxBatch'].includes(k))
+          .map(([k]) => k),
+      });
+      this.view.start();
+    }
     log.info('serving', {
       instance: this.instance,
       source: this.source.kind,
@@ -209,7 +253,19 @@ export class Daemon {
 
   private async buildSinks(): Promise<void> {
     const cfg = this.config;
-    if (cfg.outputs.stdout.enabled) this.sinks.push(new StdoutSink(this.instance, cfg.outputs.stdout.anomaliesOnly));
+    if (this.options.console) {
+      this.view = new ConsoleView(
+        this.options.console,
+        () => ({
+          streams: this.registry.streamCount,
+          queue: this.batcher.size,
+          lag: this.metrics.totalConsumerLag(),
+          firing: this.alerts?.engine.firing().length ?? 0,
+        }),
+        this.options.summaryIntervalMs,
+      );
+      this.sinks.push(this.view);
+    } else if (cfg.outputs.stdout.enabled) this.sinks.push(new StdoutSink(this.instance, cfg.outputs.stdout.anomaliesOnly));
     let outProducer: Producer | null = null;
     if (cfg.outputs.kafka) {
       outProducer = await this.producer(this.connectionFor(cfg.outputs.kafka, 'outputs.kafka'), 'outputs.kafka');
@@ -238,7 +294,17 @@ export class Daemon {
       });
       this.dispatcher = new AlertDispatcher(alertSinks, { queueSize: a.sinks.queueSize, maxBatch: a.sinks.maxBatch, metrics: this.metrics, logger: this.log.child({ component: 'alerts' }) });
       this.dispatcher.start();
-      this.alerts = new AlertsSink(engine, this.dispatcher, this.metrics);
+      const alertLog = this.log.child({ component: 'alerts' });
+      const onAlerts = this.view
+        ? (alerts: AlertEvent[]) => this.view?.alerts(alerts)
+        : (alerts: AlertEvent[]) => {
+            for (const a of alerts) {
+              const fields = { stream: a.stream, severity: a.severity, reason: a.reason, peakScore: a.peakScore, threshold: a.threshold, topChannels: a.topChannels, firstWindow: a.firstWindow, lastWindow: a.lastWindow };
+              if (a.status === 'firing') alertLog.warn('alert firing', fields);
+              else alertLog.info('alert resolved', { ...fields, windowsAbove: a.windowsAbove });
+            }
+          };
+      this.alerts = new AlertsSink(engine, this.dispatcher, this.metrics, onAlerts);
       this.sinks.push(this.alerts);
     }
   }
@@ -296,7 +362,7 @@ export class Daemon {
    * disconnect. Exit code 0, or 1 after a fatal error or when it took longer than
    * shutdownTimeoutMs (then whatever is left is abandoned, uncommitted: at-least-once).
    */
-  stop(reason: string): Promise<number> {
+  stop(reason: string, exitCode?: number): Promise<number> {
     if (this.stopping) return this.stopping;
     this.draining = true;
     this.log.info('shutting down', { reason, queued: this.batcher?.size ?? 0 });
@@ -311,7 +377,15 @@ export class Daemon {
       for (const t of this.timers) clearInterval(t);
       await this.http?.stop();
       await this.model?.close();
-      return this.fatal ? 1 : 0;
+      this.view?.stop();
+      if (this.bootstrapDir) await rm(this.bootstrapDir, { recursive: true, force: true }).catch(() => undefined);
+      if (this.fatal) return 1;
+      const failures = this.source?.failures?.() ?? [];
+      if (failures.length) {
+        this.log.error('input errors; exiting 2', { failures });
+        return 2;
+      }
+      return 0;
     };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<number>((resolve) => {
@@ -326,7 +400,9 @@ export class Daemon {
         return 1;
       }),
       timeout,
-    ]).then((code) => {
+    ]).then((stopped) => {
+      // A failed start-up stops cleanly but exits with its error's code; the log says that one.
+      const code = exitCode ?? stopped;
       clearTimeout(timer);
       this.log.info('stopped', { code, ...this.stats, rejected: this.source?.rejected?.() ?? {} });
       this.exitResolve(code);

@@ -8,6 +8,7 @@ import type { Producer } from 'kafkajs';
 import type { AlertEngine } from '../alerts/engine.js';
 import type { NoisefloorMetrics } from '../alerts/metrics.js';
 import type { AlertDispatcher } from '../alerts/sinks/dispatcher.js';
+import type { AlertEvent } from '../alerts/types.js';
 import type { PooledScore, ScoreEvent } from '../scoring/types.js';
 
 export interface ScoreEventSink {
@@ -99,28 +100,28 @@ export class AlertsSink implements ScoreEventSink {
     readonly engine: AlertEngine,
     private readonly dispatcher: AlertDispatcher,
     private readonly metrics?: NoisefloorMetrics,
+    /** Alert starts and resolves for people: the console, or a log line. */
+    private readonly onAlerts?: (alerts: AlertEvent[]) => void,
   ) {}
 
-  async write(events: ScoreEvent[]): Promise<void> {
-    const alerts = this.engine.processBatch(events);
+  private emit(alerts: AlertEvent[]): void {
     if (alerts.length === 0) return;
     this.metrics?.observeAlerts(alerts);
     this.dispatcher.enqueue(alerts);
+    this.onAlerts?.(alerts);
+  }
+
+  async write(events: ScoreEvent[]): Promise<void> {
+    this.emit(this.engine.processBatch(events));
   }
 
   /** Periodic: resolve alerts of silent streams. */
   sweep(): void {
-    const alerts = this.engine.sweep();
-    if (alerts.length === 0) return;
-    this.metrics?.observeAlerts(alerts);
-    this.dispatcher.enqueue(alerts);
+    this.emit(this.engine.sweep());
   }
 
   /** Forget streams (partition revoked). */
   reset(streams: string[]): void {
-    const alerts = streams.flatMap((s) => this.engine.reset(s));
-    if (alerts.length === 0) return;
-    this.metrics?.observeAlerts(alerts);
-    this.dispatcher.enqueue(alerts);
+    this.emit(streams.flatMap((s) => this.engine.reset(s)));
   }
 }

@@ -4,10 +4,12 @@
  * source; offsets are row numbers (nothing is committed).
  */
 import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.js';
-import { openSeries } from '../ingest/readers.js';
+import { openSeries, uniqueStreamNames } from '../ingest/readers.js';
+import type { InputManifest } from '../model/artifact.js';
+import { readerSettings } from '../pipeline/score.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
 import type { NoisefloorMetrics } from '../alerts/metrics.js';
-import { ConfigError, InputLimitError } from '../util/errors.js';
+import { InputLimitError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 import type { MicroBatcher } from './batcher.js';
@@ -20,6 +22,8 @@ export interface SourceContext {
   metrics?: NoisefloorMetrics;
   /** Channel names of the model (files are read by these names). */
   channelNames: string[];
+  /** How the model's training files were read (delimiter, header): file replay reads the same way. */
+  modelInput?: InputManifest;
 }
 
 export interface Source {
@@ -41,6 +45,8 @@ export interface Source {
   batchScored?(): void;
   /** Rejected inputs per reason (tests, summary). */
   rejected?(): Record<string, number>;
+  /** Inputs that could not be read to the end (file replay): the daemon exits 2. */
+  failures?(): string[];
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -69,6 +75,8 @@ export class FileSource implements Source {
   private resolveFinished!: () => void;
   private readonly abort = new AbortController();
   private running: Promise<void> | null = null;
+  private names: string[] = [];
+  private readonly failed: Error[] = [];
 
   constructor(
     private readonly cfg: FileSourceConfig,
@@ -83,35 +91,34 @@ export class FileSource implements Source {
 
   async start(): Promise<void> {
     // Open every file first, so a missing column fails start-up, not the replay. Each file
-    // is one stream named after it: two files of one name would interleave their rows in
-    // one window ring (windows mixing both recordings), so that is refused here too.
-    const byStream = new Map<string, string>();
-    for (const f of this.cfg.paths) {
-      const { stream } = (await this.open(f)).header;
-      const other = byStream.get(stream);
-      if (other !== undefined)
-        throw new ConfigError(`source.file.paths: ${other} and ${f} would both replay as stream "${stream}" (a file's stream is its name); rename one of them`);
-      byStream.set(stream, f);
-    }
+    // is one stream; files of one name get their folders in the stream name (valve1/0,
+    // valve2/0), so two recordings never share a window ring.
+    this.names = uniqueStreamNames(this.cfg.paths);
+    for (let i = 0; i < this.cfg.paths.length; i++) await this.open(i);
     this.running = this.run().then(
       () => this.resolveFinished(),
       (e: unknown) => {
         if (e instanceof InputLimitError) this.ctx.metrics?.inputLimitExceeded('file', e.limit);
+        this.failed.push(e instanceof Error ? e : new Error(String(e)));
         this.ctx.log.error('file replay failed', { err: e });
         this.resolveFinished();
       },
     );
   }
 
-  private open(file: string) {
-    return openSeries(file, {
+  private open(i: number) {
+    return openSeries(this.cfg.paths[i], {
+      ...readerSettings(this.ctx.modelInput, this.cfg.data),
       channels: this.cfg.data.channels ?? this.ctx.channelNames,
-      timestampColumn: this.cfg.data.timestampColumn,
-      format: this.cfg.data.format,
-      delimiter: this.cfg.data.delimiter,
+      stream: this.names[i],
       maxLineBytes: this.cfg.maxLineBytes,
       maxChannels: this.cfg.maxChannels,
     });
+  }
+
+  /** Files whose replay stopped at bad input; the daemon then exits 2 once the others finished. */
+  failures(): string[] {
+    return this.failed.map((f) => f.message);
   }
 
   private async run(): Promise<void> {
@@ -119,37 +126,49 @@ export class FileSource implements Source {
     const signal = this.abort.signal;
     do {
       await Promise.all(
-        this.cfg.paths.map(async (file) => {
-          const src = await this.open(file);
-          const key = `file:${src.header.stream}`;
-          this.ctx.registry.dropLane(key);
-          const t0 = Date.now();
-          let firstTs: number | undefined;
-          for await (const rec of src.records()) {
-            if (signal.aborted) return;
-            if (speed > 0) {
-              const ts = typeof rec.ts === 'number' ? rec.ts : undefined;
-              firstTs ??= ts;
-              const due = ts !== undefined && firstTs !== undefined ? (ts - firstTs) / speed : (rec.index * stepMs) / speed;
-              const wait = t0 + due - Date.now();
-              if (wait > 1) await sleep(wait, signal);
-            }
-            const res = this.ctx.registry.ingest(key, src.header.stream, rec.index, [rec.values], rec.ts, 0, Date.now());
-            this.ctx.metrics?.messagesDecoded('file');
-            if (res.kind === 'dropped') {
-              this.ctx.metrics?.messagesRejected('file', 'max_streams');
-              continue;
-            }
-            if (res.late) this.ctx.metrics?.messagesRejected('file', 'late');
-            if (res.duplicate) this.ctx.metrics?.messagesRejected('file', 'duplicate');
-            await enqueue(this.ctx, res.windows, signal, this.kind);
+        this.cfg.paths.map(async (file, i) => {
+          try {
+            await this.replay(file, i, signal, speed, stepMs);
+          } catch (e) {
+            // One bad file must not end the others' replay: it stops at its bad row and
+            // the daemon exits non-zero once everything else was replayed and scored.
+            if (e instanceof InputLimitError) this.ctx.metrics?.inputLimitExceeded('file', e.limit);
+            this.failed.push(e instanceof Error ? e : new Error(String(e)));
+            this.ctx.log.error('file replay failed; the other files go on, exit code will be 2', { file, err: e });
           }
-          // End of the file: what the reorder buffer holds is complete.
-          await enqueue(this.ctx, this.ctx.registry.flushLane(key), signal, this.kind);
-          this.ctx.log.info('file replayed', { file, stream: src.header.stream });
         }),
       );
-    } while (this.cfg.loop && !signal.aborted);
+    } while (this.cfg.loop && !signal.aborted && this.failed.length === 0);
+  }
+
+  private async replay(file: string, i: number, signal: AbortSignal, speed: number, stepMs: number): Promise<void> {
+    const src = await this.open(i);
+    const key = `file:${src.header.stream}`;
+    this.ctx.registry.dropLane(key);
+    const t0 = Date.now();
+    let firstTs: number | undefined;
+    for await (const rec of src.records()) {
+      if (signal.aborted) return;
+      if (speed > 0) {
+        const ts = typeof rec.ts === 'number' ? rec.ts : undefined;
+        firstTs ??= ts;
+        const due = ts !== undefined && firstTs !== undefined ? (ts - firstTs) / speed : (rec.index * stepMs) / speed;
+        const wait = t0 + due - Date.now();
+        if (wait > 1) await sleep(wait, signal);
+      }
+      const res = this.ctx.registry.ingest(key, src.header.stream, rec.index, [rec.values], rec.ts, 0, Date.now());
+      this.ctx.metrics?.messagesDecoded('file');
+      if (res.kind === 'dropped') {
+        this.ctx.metrics?.messagesRejected('file', 'max_streams');
+        continue;
+      }
+      if (res.late) this.ctx.metrics?.messagesRejected('file', 'late');
+      if (res.duplicate) this.ctx.metrics?.messagesRejected('file', 'duplicate');
+      await enqueue(this.ctx, res.windows, signal, this.kind);
+    }
+    // End of the file: what the reorder buffer holds is complete.
+    await enqueue(this.ctx, this.ctx.registry.flushLane(key), signal, this.kind);
+    this.ctx.log.info('file replayed', { file, stream: src.header.stream });
   }
 
   async stop(): Promise<void> {

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { sniffDelimiter } from '../ingest/csv-line.js';
 import { InputError } from '../util/errors.js';
 
 /**
- * Small whole-file readers for benchmark data. A plain comma-separated table. The benchmark files read here (NAB, SMAP/MSL) never
- * quote fields, so a split on commas is exact for them; quoted input is rejected rather
- * than silently misread.
+ * Small whole-file readers for benchmark data. A plain delimited table (comma, or the
+ * delimiter sniffed from the header). The benchmark files read here (NAB, SMAP/MSL) never
+ * quote fields, so a split on the delimiter is exact for them; quoted input is rejected
+ * rather than silently misread.
  */
 export interface CsvTable {
   file: string;
@@ -13,14 +15,15 @@ export interface CsvTable {
   rows: string[][];
 }
 
-export function readCsvTable(file: string): CsvTable {
+/** `delimiter`: default sniffed from the header line (`,` `;` tab `|`), as the series readers do. */
+export function readCsvTable(file: string, delimiter?: string): CsvTable {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new InputError(`cannot read file: ${(e as Error).message}`, { file }, { cause: e });
   }
-  return parseCsvTable(text, file);
+  return parseCsvTable(text, file, delimiter);
 }
 
 export function readJsonFile(file: string): unknown {
@@ -37,16 +40,17 @@ export function readJsonFile(file: string): unknown {
   }
 }
 
-export function parseCsvTable(text: string, file: string): CsvTable {
+export function parseCsvTable(text: string, file: string, delimiter?: string): CsvTable {
   const lines = text.split('\n');
   if (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
   if (lines.length === 0) throw new InputError('empty file, expected a header line', { file, line: 1 });
-  const header = stripCr(lines[0]).split(',').map((h) => h.trim());
+  const sep = delimiter ?? sniffDelimiter(stripCr(lines[0]), lines.length > 1 ? stripCr(lines[1]) : undefined);
+  const header = stripCr(lines[0]).split(sep).map((h) => h.trim());
   const rows: string[][] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = stripCr(lines[i]);
     if (line.includes('"')) throw new InputError('quoted fields are not supported', { file, line: i + 1 });
-    const fields = line.split(',');
+    const fields = line.split(sep);
     if (fields.length !== header.length) {
       throw new InputError(`expected ${header.length} fields, found ${fields.length}`, { file, line: i + 1 });
     }

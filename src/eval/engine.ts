@@ -96,20 +96,24 @@ async function readAll(src: SeriesSource): Promise<SeriesRecord[]> {
 /** Channels the model reads: configured ones, else every numeric column but the excluded. */
 async function channelsOf(file: string, config: EvaluateConfig, exclude: string[]): Promise<string[]> {
   if (config.data.channels) return config.data.channels;
-  const src = await openSeries(file, { timestampColumn: config.data.timestampColumn, format: config.data.format, delimiter: config.data.delimiter });
-  const ch = src.header.channels.filter((c) => !exclude.includes(c));
+  const src = await openSeries(file, { ...readOptions(config), exclude: [...(config.data.exclude ?? []), ...exclude] });
+  const ch = src.header.channels;
   if (ch.length === 0) throw new InputError('no numeric columns left for the model', { file });
   return ch;
 }
 
 async function openFile(file: string, channels: string[], config: EvaluateConfig): Promise<SeriesSource> {
-  return openSeries(file, { channels, timestampColumn: config.data.timestampColumn, format: config.data.format, delimiter: config.data.delimiter });
+  return openSeries(file, { ...readOptions(config), channels });
+}
+
+function readOptions(config: EvaluateConfig) {
+  const d = config.data;
+  return { timestampColumn: d.timestampColumn, format: d.format, delimiter: d.delimiter, header: d.header };
 }
 
 function memorySource(src: SeriesSource, records: SeriesRecord[]): SeriesSource {
   return {
-    header: src.header,
-    file: src.file,
+    ...src,
     records: async function* () {
       yield* records;
     },

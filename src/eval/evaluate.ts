@@ -64,8 +64,8 @@ export function unitFilter(patterns: string | undefined): (id: string) => boolea
   return (id) => res.some((r) => r.test(id) || r.test(path.basename(id)));
 }
 
-function countRows(file: string): number {
-  return readCsvTable(file).rows.length;
+function countRows(file: string, delimiter?: string): number {
+  return readCsvTable(file, delimiter).rows.length;
 }
 
 export function nabUnits(dataDir: string, filter: (id: string) => boolean): EvalUnit[] {
@@ -93,7 +93,7 @@ export function labelledCsvUnits(dataDir: string, filter: (id: string) => boolea
     const trainFile = path.join(dataDir, name.replace(/\.csv$/, '_train.csv'));
     const unit: EvalUnit = { corpus: 'labelled-csv', id: name, testFile, excludeColumns: [config.evaluate.labelColumn] };
     if (existsSync(trainFile)) unit.trainFile = trainFile;
-    else unit.trainRows = Math.floor(countRows(testFile) * config.evaluate.trainFraction);
+    else unit.trainRows = Math.floor(countRows(testFile, config.data.delimiter) * config.evaluate.trainFraction);
     return unit;
   });
 }
@@ -384,7 +384,7 @@ export function smapReport(dataDir: string, results: UnitResult[], config: Evalu
 
 export function labelledCsvReport(units: EvalUnit[], results: UnitResult[], config: EvaluateConfig, variants: ResultVariant[] = []): RangeReport {
   const metrics = results.map((r, i) => {
-    const t = readCsvTable(units[i].testFile);
+    const t = readCsvTable(units[i].testFile, config.data.delimiter);
     const c = columnIndex(t, config.evaluate.labelColumn);
     const labels = Uint8Array.from(t.rows, (_, k) => {
       const v = numberAt(t, k, c);

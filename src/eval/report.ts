@@ -27,7 +27,7 @@ function labelRanges(run: EvaluateRunResult, dataDir: string, config: EvaluateCo
     }
   } else {
     for (const u of run.units) {
-      const t = readCsvTable(u.testFile);
+      const t = readCsvTable(u.testFile, config.data.delimiter);
       const c = columnIndex(t, config.evaluate.labelColumn);
       out.set(u.id, runsOf(Uint8Array.from(t.rows, (_, k) => (numberAt(t, k, c) === 1 ? 1 : 0))).map((r) => ({ ...r, name: 'labelled anomaly' })));
     }
@@ -53,7 +53,7 @@ function metricsTable(report: NabReport | RangeReport): Record<string, string | 
 }
 
 async function unitStream(unit: EvalUnit, result: UnitResult, config: EvaluateConfig, threshold: number, labels: ReportRange[]) {
-  const src = await openSeries(unit.testFile, { channels: result.channels });
+  const src = await openSeries(unit.testFile, { channels: result.channels, delimiter: config.data.delimiter, header: config.data.header, timestampColumn: config.data.timestampColumn });
   const collector = new ReportStreamCollector(unit.id, result.channels);
   for await (const rec of src.records()) collector.addRecord(rec);
   const W = config.window.length;
@@ -86,7 +86,7 @@ export async function buildEvaluationReport(run: EvaluateRunResult, dataDir: str
   const threshold = 1 - config.calibration.targetFalseAlarmRate;
   const order = run.units
     .map((u, i) => ({ u, r: run.results[i], n: labels.get(u.id)?.length ?? 0 }))
-    .sort((a, b) => Number(b.n > 0) - Number(a.n > 0) || a.u.id.localeCompare(b.u.id))
+    .sort((a, b) => Number(b.n > 0) - Number(a.n > 0) || a.u.id.localeCompare(b.u.id, 'en', { numeric: true }))
     .slice(0, MAX_REPORT_UNITS);
   const streams = [];
   for (const { u, r } of order) streams.push(await unitStream(u, r, config, threshold, labels.get(u.id) ?? []));

@@ -46,3 +46,68 @@ export function parseTimestamp(cell: string): number | string {
   const t = Date.parse(iso);
   return Number.isNaN(t) ? s : t;
 }
+
+/** Delimiters a CSV file may use, in the order ties are broken. */
+export const CSV_DELIMITERS = [',', ';', '\t', '|'] as const;
+
+function countOutsideQuotes(line: string, ch: string): number {
+  let n = 0;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && c === ch) n++;
+  }
+  return n;
+}
+
+/**
+ * The delimiter of a CSV file from its first lines: the candidate (`,` `;` tab `|`) that
+ * splits the first line into the most fields and splits the second line the same way when
+ * there is one. Semicolon files with decimal commas ("1,5;2,7") are why the count on the
+ * first line alone is not enough. A line with none of them is one column: `,`.
+ */
+export function sniffDelimiter(first: string, second?: string): string {
+  let best = ',';
+  let bestCount = 0;
+  for (const d of CSV_DELIMITERS) {
+    const n = countOutsideQuotes(first, d);
+    if (n === 0) continue;
+    if (second !== undefined && countOutsideQuotes(second, d) !== n) continue;
+    if (n > bestCount) {
+      best = d;
+      bestCount = n;
+    }
+  }
+  if (bestCount === 0 && second !== undefined) return sniffDelimiter(first);
+  return best;
+}
+
+/** How a delimiter is written in messages and YAML (a tab is invisible). */
+export function describeDelimiter(d: string): string {
+  return d === '\t' ? '"\\t" (tab)' : JSON.stringify(d);
+}
+
+const DATE_CELL = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** True when a cell is a calendar date or date-time (2024-01-31, 2024-01-31 10:00:00). */
+export function isDateCell(cell: string): boolean {
+  return DATE_CELL.test(cell.trim());
+}
+
+/**
+ * True when a split line is data, not a header: every cell is a number, a date or a
+ * missing value, and at least one is a number. Column names are never all numbers, so a numeric first line
+ * means the file has no header.
+ */
+export function isDataRow(cells: string[]): boolean {
+  let numbers = 0;
+  for (const c of cells) {
+    const v = parseNumericCell(c);
+    if (v === null) {
+      if (!isDateCell(c)) return false;
+    } else if (!Number.isNaN(v)) numbers++;
+    // A missing value (empty, NA) says nothing either way.
+  }
+  return numbers > 0;
+}

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, InputLimitError } from '../util/errors.js';
-import { parseNumericCell, parseTimestamp, splitCsvLine } from './csv-line.js';
+import { CSV_DELIMITERS, describeDelimiter, isDataRow, isDateCell, parseNumericCell, parseTimestamp, sniffDelimiter, splitCsvLine } from './csv-line.js';
 import type { SeriesHeader, SeriesRecord } from './types.js';
 
 export type FileFormat = 'csv' | 'jsonl';
@@ -14,7 +14,12 @@ export interface ReaderOptions {
   timestampColumn?: string | null;
   /** Stream name; default: the file name without extension. */
   stream?: string;
+  /** CSV delimiter; default: sniffed from the first lines (`,` `;` tab `|`). */
   delimiter?: string;
+  /** CSV header row; default: present unless the first line is data (all numbers/dates). */
+  header?: boolean;
+  /** Columns/fields never read as channels by default (data.exclude). */
+  exclude?: string[];
   format?: FileFormat;
   /** Longest line accepted, in bytes (default MAX_LINE_BYTES); checked while reading, before the line is held. */
   maxLineBytes?: number;
@@ -27,10 +32,27 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 /** Default most columns or fields per line. */
 export const MAX_FILE_CHANNELS = 1024;
 
+/** A column that did not become a channel, and why. */
+export interface ExcludedColumn {
+  column: string;
+  reason: string;
+}
+
+/** How a CSV file was read, so a model can read its scoring data the same way. */
+export interface CsvSettings {
+  delimiter: string;
+  header: boolean;
+  timestampColumn: string | null;
+}
+
 export interface SeriesSource {
   header: SeriesHeader;
   file: string;
   records(): AsyncIterable<SeriesRecord>;
+  /** Columns left out of the default channel choice, with the reason. */
+  excluded: ExcludedColumn[];
+  /** CSV only: the delimiter, header and timestamp column in use. */
+  csv?: CsvSettings;
 }
 
 const TIMESTAMP_NAMES = ['timestamp', 'ts', 'time', 'datetime', 'date'];
@@ -43,6 +65,35 @@ export function detectFormat(file: string): FileFormat {
 
 export function streamNameOf(file: string): string {
   return path.basename(file).replace(/\.[^.]+$/, '');
+}
+
+/**
+ * One stream name per file: the file name without extension, or, where several files
+ * share it (valve1/0.csv, valve2/0.csv), as many parent folders as it takes to tell them
+ * apart (valve1/0, valve2/0). Rows of two files must never share a stream's window ring.
+ */
+export function uniqueStreamNames(files: string[]): string[] {
+  const parts = files.map((f) => path.resolve(f).split(path.sep).filter((p) => p !== ''));
+  const nameAt = (i: number, depth: number) => {
+    const p = parts[i];
+    const base = streamNameOf(p[p.length - 1]);
+    return [...p.slice(Math.max(0, p.length - 1 - depth), p.length - 1), base].join('/');
+  };
+  const depth = files.map(() => 0);
+  for (let round = 0; round < 64; round++) {
+    const names = files.map((_, i) => nameAt(i, depth[i]));
+    const count = new Map<string, number>();
+    for (const n of names) count.set(n, (count.get(n) ?? 0) + 1);
+    let changed = false;
+    names.forEach((n, i) => {
+      if ((count.get(n) ?? 0) > 1 && depth[i] < parts[i].length - 1) {
+        depth[i]++;
+        changed = true;
+      }
+    });
+    if (!changed) return names;
+  }
+  return files.map((_, i) => nameAt(i, depth[i]));
 }
 
 /**
@@ -119,40 +170,90 @@ async function ensureReadable(file: string): Promise<void> {
   }
 }
 
+/** Columns that hold labels, not measurements: never model inputs unless named in data.channels. */
+export const LABEL_LIKE_COLUMNS = [
+  'label',
+  'labels',
+  'anomaly',
+  'anomalies',
+  'is_anomaly',
+  'anomalous',
+  'is_anomalous',
+  'changepoint',
+  'change_point',
+  'target',
+  'outlier',
+  'is_outlier',
+];
+
+export function isLabelLike(name: string): boolean {
+  return LABEL_LIKE_COLUMNS.includes(name.trim().toLowerCase());
+}
+
+/** A suggestion when a line holds another delimiter than the one in use. */
+function delimiterHint(line: string, used: string): string {
+  if (line.includes(used)) return '';
+  const other = CSV_DELIMITERS.find((d) => d !== used && line.includes(d));
+  return other === undefined ? '' : ` (the line contains ${describeDelimiter(other)}: is the delimiter ${describeDelimiter(other)}? set data.delimiter)`;
+}
+
 async function openCsv(file: string, opts: ReaderOptions): Promise<SeriesSource> {
-  const delimiter = opts.delimiter ?? ',';
   const head = await firstLines(file, 2, opts.maxLineBytes);
   if (head.length === 0) throw new InputError('file has no header line', { file });
-  const columns = splitCsvLine(head[0].text, delimiter).map((c) => c.trim());
+  const delimiter = opts.delimiter ?? sniffDelimiter(head[0].text, head[1]?.text);
+  const firstCells = splitCsvLine(head[0].text, delimiter);
+  const hasHeader = opts.header ?? !isDataRow(firstCells);
+  const columns = hasHeader ? firstCells.map((c) => c.trim()) : firstCells.map((_, i) => `c${i}`);
   checkChannelCount(columns.length, opts, file, head[0].line);
-  if (head.length < 2) throw new InputError('file has a header but no data rows', { file, line: head[0].line });
-  const tsName =
-    opts.timestampColumn === null
-      ? undefined
-      : (opts.timestampColumn ?? columns.find((c) => TIMESTAMP_NAMES.includes(c.toLowerCase())));
+  const firstData = hasHeader ? head[1] : head[0];
+  if (firstData === undefined) throw new InputError('file has a header but no data rows', { file, line: head[0].line });
+  const firstRow = splitCsvLine(firstData.text, delimiter);
+  const headerLine = hasHeader ? head[0].line : undefined;
+  const hint = hasHeader ? delimiterHint(head[0].text, delimiter) : '';
+  let tsName: string | undefined;
+  if (opts.timestampColumn === null) tsName = undefined;
+  else if (opts.timestampColumn !== undefined) tsName = opts.timestampColumn;
+  else if (hasHeader) tsName = columns.find((c) => TIMESTAMP_NAMES.includes(c.toLowerCase()));
+  // Without a header a timestamp column can only be recognised by its dates.
+  else tsName = columns.find((_, i) => isDateCell(firstRow[i] ?? ''));
   const tsIndex = tsName === undefined ? -1 : columns.indexOf(tsName);
   if (tsName !== undefined && tsIndex < 0)
-    throw new InputError(`timestamp column "${tsName}" not in header (${columns.join(', ')})`, { file, line: head[0].line });
+    throw new InputError(`timestamp column "${tsName}" not in header (${columns.join(', ')})${hint}`, { file, line: headerLine });
 
+  const excluded: ExcludedColumn[] = [];
   let channelIdx: number[];
   if (opts.channels && opts.channels.length > 0) {
     channelIdx = opts.channels.map((name) => {
       const i = columns.indexOf(name);
-      if (i < 0) throw new InputError(`column "${name}" not in header (${columns.join(', ')})`, { file, line: head[0].line, column: name });
+      if (i < 0) {
+        const what = hasHeader ? `not in header (${columns.join(', ')})` : `not in this header-less file (columns ${columns.join(', ')})`;
+        throw new InputError(`column "${name}" ${what}${hint}`, { file, line: headerLine, column: name });
+      }
       return i;
     });
   } else {
     // "All numeric" is decided on the first data row; later non-numeric cells are errors.
-    const first = splitCsvLine(head[1].text, delimiter);
-    channelIdx = columns.map((_, i) => i).filter((i) => i !== tsIndex && parseNumericCell(first[i] ?? '') !== null);
-    if (channelIdx.length === 0) throw new InputError('no numeric columns found in the first data row', { file, line: head[1].line });
+    const exclude = new Set(opts.exclude ?? []);
+    channelIdx = [];
+    columns.forEach((name, i) => {
+      if (i === tsIndex) return;
+      if (exclude.has(name)) excluded.push({ column: name, reason: 'listed in data.exclude' });
+      else if (isLabelLike(name)) excluded.push({ column: name, reason: 'label-like name; name it in data.channels to use it' });
+      else if (parseNumericCell(firstRow[i] ?? '') === null) excluded.push({ column: name, reason: `not numeric in the first data row ("${firstRow[i] ?? ''}")` });
+      else channelIdx.push(i);
+    });
+    if (channelIdx.length === 0) {
+      const left = excluded.length ? `; left out: ${excluded.map((e) => `${e.column} (${e.reason})`).join(', ')}` : '';
+      throw new InputError(`no numeric columns found in the first data row${hint}${left}`, { file, line: firstData.line });
+    }
   }
   const channels = channelIdx.map((i) => columns[i]);
   const header: SeriesHeader = { stream: opts.stream ?? streamNameOf(file), channels, hasTimestamps: tsIndex >= 0 };
+  const settings: CsvSettings = { delimiter, header: hasHeader, timestampColumn: tsIndex >= 0 ? columns[tsIndex] : null };
 
   async function* records(): AsyncGenerator<SeriesRecord> {
     let index = 0;
-    let sawHeader = false;
+    let sawHeader = !hasHeader;
     for await (const { text, line } of numberedLines(file, opts.maxLineBytes)) {
       if (text.trim() === '') continue;
       if (!sawHeader) {
@@ -161,7 +262,7 @@ async function openCsv(file: string, opts: ReaderOptions): Promise<SeriesSource>
       }
       const cells = splitCsvLine(text, delimiter);
       if (cells.length !== columns.length)
-        throw new InputError(`ragged row: ${cells.length} fields, header has ${columns.length}`, { file, line });
+        throw new InputError(`ragged row: ${cells.length} fields, ${hasHeader ? 'header has' : 'first row has'} ${columns.length}${delimiterHint(text, delimiter)}`, { file, line });
       const values = new Float64Array(channelIdx.length);
       for (let c = 0; c < channelIdx.length; c++) {
         const v = parseNumericCell(cells[channelIdx[c]]);
@@ -174,7 +275,7 @@ async function openCsv(file: string, opts: ReaderOptions): Promise<SeriesSource>
       yield rec;
     }
   }
-  return { header, file, records };
+  return { header, file, records, excluded, csv: settings };
 }
 
 function checkChannelCount(n: number, opts: ReaderOptions, file: string, line: number): void {
@@ -213,6 +314,7 @@ async function openJsonl(file: string, opts: ReaderOptions): Promise<SeriesSourc
   const tsName =
     opts.timestampColumn === null ? undefined : (opts.timestampColumn ?? keys.find((k) => TIMESTAMP_NAMES.includes(k.toLowerCase())));
   const arrayMode = Array.isArray(first.values);
+  const excluded: ExcludedColumn[] = [];
   let channels: string[];
   if (arrayMode) {
     const n = (first.values as unknown[]).length;
@@ -222,7 +324,15 @@ async function openJsonl(file: string, opts: ReaderOptions): Promise<SeriesSourc
       if (!(c in first)) throw new InputError(`field "${c}" missing`, { file, line: head[0].line, column: c });
     channels = opts.channels;
   } else {
-    channels = keys.filter((k) => k !== tsName && k !== 'stream' && typeof first[k] === 'number');
+    const exclude = new Set(opts.exclude ?? []);
+    channels = [];
+    for (const k of keys) {
+      if (k === tsName || k === 'stream') continue;
+      if (exclude.has(k)) excluded.push({ column: k, reason: 'listed in data.exclude' });
+      else if (isLabelLike(k)) excluded.push({ column: k, reason: 'label-like name; name it in data.channels to use it' });
+      else if (typeof first[k] !== 'number') excluded.push({ column: k, reason: 'not a number in the first record' });
+      else channels.push(k);
+    }
     if (channels.length === 0) throw new InputError('no numeric fields in the first record', { file, line: head[0].line });
   }
   const header: SeriesHeader = { stream: opts.stream ?? streamNameOf(file), channels, hasTimestamps: tsName !== undefined };
@@ -259,7 +369,7 @@ async function openJsonl(file: string, opts: ReaderOptions): Promise<SeriesSourc
       yield rec;
     }
   }
-  return { header, file, records };
+  return { header, file, records, excluded };
 }
 
 /** Opens a CSV (NAB's `timestamp,value` included) or JSON Lines file as a stream of records. */

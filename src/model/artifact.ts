@@ -31,6 +31,20 @@ export const calibrationManifestSchema = z.object({
   threshold: z.number(),
 });
 
+/**
+ * How the training files were read, so `score` and `serve` read theirs the same way
+ * without the training config. Optional: models written before it read with auto-detection.
+ */
+export const inputManifestSchema = z.object({
+  format: z.enum(['csv', 'jsonl']),
+  delimiter: z.string().length(1).optional(),
+  header: z.boolean().optional(),
+  /** Only when configured; otherwise each file's timestamp column is auto-detected. */
+  timestampColumn: z.string().nullable().optional(),
+  /** Columns left out of the channels at training, with the reason (for people reading the manifest). */
+  excluded: z.array(z.object({ column: z.string(), reason: z.string() })).optional(),
+});
+
 export const manifestSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   /** Content hash of model.onnx plus the creation time: what alerts and metrics report. */
@@ -64,12 +78,14 @@ export const manifestSchema = z.object({
     seed: z.number().int(),
   }),
   calibration: calibrationManifestSchema.nullable(),
+  input: inputManifestSchema.optional(),
   /** Free-form description of the input, e.g. audio feature settings; kept as given. */
   features: z.record(z.string(), z.unknown()).optional(),
   training: z.record(z.string(), z.unknown()),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+export type InputManifest = z.infer<typeof inputManifestSchema>;
 export type Calibration = z.infer<typeof calibrationManifestSchema>;
 export type TailFit = z.infer<typeof tailSchema>;
 

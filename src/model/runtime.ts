@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ModelInputError, ModelLoadError, ProviderError } from '../util/errors.js';
+import { providerUnavailable } from './providers.js';
 import type { Logger } from '../util/log.js';
 
 /** This module and ort-trainer.ts (training sessions) are the only ones that import onnxruntime-node. */
@@ -51,6 +52,12 @@ export class DenoiserRuntime {
       opts.provider === 'auto' ? ['tensorrt', 'cuda', 'webgpu', 'cpu'] : [opts.provider];
     let lastError: unknown;
     for (const provider of candidates) {
+      const missing = provider === 'cpu' ? null : providerUnavailable(provider);
+      if (missing !== null) {
+        if (opts.provider !== 'auto') throw new ProviderError(`execution provider "${provider}" is not available: ${missing}`);
+        log.debug('execution provider not installed, skipped', { provider, reason: missing });
+        continue;
+      }
       try {
         const session = await createSession(model, PROVIDER_CHAINS[provider], opts.intraOpThreads);
         checkContract(session, expected);

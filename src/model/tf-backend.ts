@@ -29,6 +29,10 @@ async function tryImport(name: string): Promise<boolean> {
  */
 export async function initTfBackend(log: Logger, preferred?: TfBackendName | 'auto'): Promise<TfBackendInfo> {
   if (chosen && (!preferred || preferred === 'auto' || preferred === chosen.name)) return chosen;
+  // PROD silences tfjs's console banner ("install our node backend"), which otherwise lands in
+  // the middle of `serve`'s output; the choice is logged below and the README says how to get
+  // tfjs-node. It also drops tfjs's debug-only checks.
+  tf.env().set('PROD', true);
   const order: TfBackendName[] =
     preferred && preferred !== 'auto' ? [preferred] : ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
   for (const name of order) {

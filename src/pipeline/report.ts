@@ -22,6 +22,26 @@ class GrowableFloat32 {
 }
 
 /**
+ * The same in float64, for timestamps: epoch milliseconds (about 1.8e12) need 41 bits, and
+ * float32's 24-bit mantissa would round them to steps of 131 seconds.
+ */
+class GrowableFloat64 {
+  private buf = new Float64Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.buf.length) {
+      const next = new Float64Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.length++] = v;
+  }
+  toArray(): Float64Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+/**
  * Collects one stream's rows and scored windows for the HTML report, and derives its
  * alerts with the daemon's alert engine (same N-of-M and hysteresis), so the report
  * shows what `serve` would have alerted on. Offline there is no wall clock: cooldown is
@@ -29,7 +49,7 @@ class GrowableFloat32 {
  */
 export class ReportStreamCollector {
   private readonly values: GrowableFloat32[];
-  private readonly timestamps = new GrowableFloat32();
+  private readonly timestamps = new GrowableFloat64();
   private hasTimestamps = true;
   private readonly events: ScoreEvent[] = [];
 

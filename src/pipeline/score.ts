@@ -1,11 +1,12 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { DataConfig } from '../config/core.js';
-import { openSeries, type SeriesSource } from '../ingest/readers.js';
+import { openSeries, type ReaderOptions, type SeriesSource } from '../ingest/readers.js';
+import type { InputManifest } from '../model/artifact.js';
 import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
 import { EventTimeOrder, type OrderDrops, type OrderPolicy } from '../ingest/reorder.js';
-import { InputError } from '../util/errors.js';
+import { InputError, OutputError } from '../util/errors.js';
 import type { Detector } from '../scoring/detector.js';
 import type { WindowScore } from '../scoring/types.js';
 
@@ -38,8 +39,10 @@ export async function scoreSource(
   batchSize = 256,
   onRecord?: (rec: SeriesRecord) => void,
   order: OrderPolicy = DEFAULT_ORDER_POLICY,
+  hopOverride?: number,
 ): Promise<{ rows: number; windows: number } & OrderDrops> {
-  const { length, hop } = detector.model.manifest.window;
+  const { length } = detector.model.manifest.window;
+  const hop = hopOverride ?? detector.model.manifest.window.hop;
   const windower = new StreamWindower(src.header.stream, { length, hop, channels: src.header.channels.length });
   const reorder = new EventTimeOrder<SeriesRecord>(order);
   const drops: OrderDrops = { late: 0, duplicate: 0 };
@@ -80,14 +83,24 @@ export async function scoreSource(
   return { rows: windower.seen, windows, ...drops };
 }
 
-/** Opens a file with the model's channel names, so columns are matched by name. */
-export function openForModel(file: string, detector: Detector, data: Partial<DataConfig> = {}): Promise<SeriesSource> {
-  return openSeries(file, {
-    channels: detector.channelNames,
-    timestampColumn: data.timestampColumn,
+/**
+ * Opens a file with the model's channel names, so columns are matched by name. Reading
+ * settings come from `data` (a --config), else from the model (how its training files
+ * were read), else from auto-detection.
+ */
+export function openForModel(file: string, detector: Detector, data: Partial<DataConfig> = {}, stream?: string): Promise<SeriesSource> {
+  return openSeries(file, { ...readerSettings(detector.model.manifest.input, data), channels: detector.channelNames, ...(stream ? { stream } : {}) });
+}
+
+/** Reader options for scoring data: the config's data section over the model's input settings. */
+export function readerSettings(input: InputManifest | undefined, data: Partial<DataConfig> = {}): ReaderOptions {
+  const fromModel: Partial<InputManifest> = input ?? {};
+  return {
+    timestampColumn: data.timestampColumn !== undefined ? data.timestampColumn : fromModel.timestampColumn,
     format: data.format,
-    delimiter: data.delimiter,
-  });
+    delimiter: data.delimiter ?? fromModel.delimiter,
+    header: data.header ?? fromModel.header,
+  };
 }
 
 /** Epoch milliseconds print as ISO 8601; other timestamps as given. */
@@ -152,18 +165,27 @@ export class ScoreWriter {
 export class AtomicOutput {
   readonly stream: WriteStream;
   private readonly tmp: string;
+  /** The first write error: kept and raised by commit(), never an unhandled 'error' event. */
+  private failure: Error | null = null;
   constructor(readonly file: string) {
     this.tmp = `${file}.partial-${process.pid}`;
     this.stream = createWriteStream(this.tmp);
+    this.stream.on('error', (e) => (this.failure ??= e));
   }
   private close(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+      if (this.failure || this.stream.destroyed) return this.failure ? reject(this.failure) : resolve();
+      this.stream.end((err?: Error | null) => (err || this.failure ? reject(err ?? this.failure) : resolve()));
     });
   }
   async commit(): Promise<void> {
-    await this.close();
-    await rename(this.tmp, this.file);
+    try {
+      await this.close();
+      await rename(this.tmp, this.file);
+    } catch (e) {
+      await rm(this.tmp, { force: true }).catch(() => undefined);
+      throw new OutputError(`${this.file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+    }
   }
   async abort(): Promise<void> {
     await this.close().catch(() => undefined);

@@ -7,7 +7,7 @@ import { NormaliserFitter, normaliseWindow, type NormalisationParams } from '../
 import { openSeries } from '../ingest/readers.js';
 import type { Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { FORMAT_VERSION, readManifest, readModelWeights, sha256, writeModelDir, type Manifest } from '../model/artifact.js';
+import { FORMAT_VERSION, readManifest, readModelWeights, sha256, writeModelDir, type InputManifest, type Manifest } from '../model/artifact.js';
 import { validateSpec, parameterCount, type DenoiserSpec, type Weights } from '../model/denoiser.js';
 import { exportDenoiserOnnx } from '../model/onnx-export.js';
 import { DenoiserRuntime, ORT_VERSION } from '../model/runtime.js';
@@ -18,6 +18,7 @@ import { DiffusionScorer } from '../scoring/scorer.js';
 import { ConfigError, InputError, TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
+import { estimateTrainSeconds } from './train-estimate.js';
 
 export const NOISEFLOOR_VERSION = '0.1.0';
 
@@ -31,6 +32,8 @@ export interface CollectedWindows {
   normalisation: NormalisationParams;
   records: number;
   dataHash: string;
+  /** How the files were read (kept in the manifest); absent for windows made elsewhere. */
+  input?: InputManifest;
 }
 
 /**
@@ -79,6 +82,7 @@ export async function collectWindows(files: string[], config: CoreConfig, log: L
   let channels: string[] | null = null;
   let fitter: NormaliserFitter | null = null;
   let records = 0;
+  let input: InputManifest | undefined;
   const hash = createHash('sha256');
   for (let f = 0; f < files.length; f++) {
     const src = await openSeries(files[f], {
@@ -86,10 +90,26 @@ export async function collectWindows(files: string[], config: CoreConfig, log: L
       timestampColumn: config.data.timestampColumn,
       format: config.data.format,
       delimiter: config.data.delimiter,
+      header: config.data.header,
+      exclude: config.data.exclude,
     });
     if (channels === null) {
       channels = src.header.channels;
       fitter = new NormaliserFitter(channels.length, 200_000, config.train.seed);
+      input = {
+        format: src.csv ? 'csv' : 'jsonl',
+        ...(src.csv ? { delimiter: src.csv.delimiter, header: src.csv.header } : {}),
+        ...(config.data.timestampColumn !== undefined ? { timestampColumn: config.data.timestampColumn } : {}),
+        excluded: src.excluded,
+      };
+      // Which columns the model learns from decides what it can detect: say it before training.
+      log.info('channels', {
+        file: files[f],
+        channels,
+        timestamp: src.csv?.timestampColumn ?? null,
+        leftOut: src.excluded.map((e) => `${e.column}: ${e.reason}`),
+        ...(src.csv ? { delimiter: src.csv.delimiter, header: src.csv.header } : {}),
+      });
     }
     const windower = new StreamWindower(src.header.stream, { length, hop, channels: channels.length });
     let seq = 0;
@@ -105,7 +125,14 @@ export async function collectWindows(files: string[], config: CoreConfig, log: L
       throw new InputError(`only ${windower.seen} rows, fewer than one window of ${length}`, { file: files[f] });
     log.debug('read training file', { file: files[f], rows: windower.seen, windows: seq });
   }
-  return { channels: channels!, bySource: reservoir.bySource(files.length), normalisation: fitter!.fit(config.train.normalisation), records, dataHash: hash.digest('hex') };
+  return {
+    channels: channels!,
+    bySource: reservoir.bySource(files.length),
+    normalisation: fitter!.fit(config.train.normalisation),
+    records,
+    dataHash: hash.digest('hex'),
+    ...(input ? { input } : {}),
+  };
 }
 
 /**
@@ -223,6 +250,7 @@ export async function buildModelArtifact(
     schedule,
     scoring: config.scoring,
     calibration,
+    ...(collected.input ? { input: collected.input } : {}),
     ...(features ? { features } : {}),
     training,
   };
@@ -286,6 +314,7 @@ export async function runTrainJob(opts: TrainJobOptions): Promise<TrainJobResult
     arch: spec.arch,
     parameters: parameterCount(spec),
     backend: config.train.backend,
+    expect: estimateTrainSeconds(spec, config.train, train.length, val.length).text,
   });
   const result = await trainDenoiser(toWindowSet(train, collected.normalisation), toWindowSet(val, collected.normalisation), {
     spec,

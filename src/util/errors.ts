@@ -112,3 +112,9 @@ export class ProviderError extends NoisefloorError {
 export function isNoisefloorError(e: unknown): e is NoisefloorError {
   return e instanceof NoisefloorError;
 }
+
+/** An output file or directory that cannot be written (missing folder, a directory, no permission). */
+export class OutputError extends NoisefloorError {
+  readonly code = 'NF_OUTPUT';
+  override readonly exitCode = 2;
+}

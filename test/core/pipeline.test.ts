@@ -49,7 +49,7 @@ beforeAll(async () => {
   const train = writeSeriesCsv(path.join(dir, 'normal.csv'), 20000, { seed: 1 });
   job = await runTrainJob({ files: [train], outDir: modelDir, config: smallConfig(), log: silentLogger });
   detector = await Detector.open(modelDir, { provider: 'cpu', intraOpThreads: 0 }, silentLogger);
-}, 120_000);
+}, 300_000);
 
 describe('train and score on generated multichannel data', () => {
   it('writes a complete, loadable model directory', async () => {

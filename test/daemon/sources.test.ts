@@ -127,8 +127,8 @@ describe('serve file source', () => {
     const falseAlarms = [...live('replay-hot').filter((e) => overlap(e) <= 0), ...live('replay-calm')].filter((e) => e.anomaly);
     expect(falseAlarms.length).toBeLessThanOrEqual(1);
   });
-  it('refuses, at start-up, two files that would replay into the same stream', async () => {
-    // Streams are named after the file; two "day.csv" would interleave their rows into one window ring.
+  it('replays two files of the same name as two streams, named by their folders (issue 15.9)', async () => {
+    // Streams are named after the file; two "day.csv" must not interleave their rows into one window ring.
     const files: string[] = [];
     for (const sub of ['site-a', 'site-b']) {
       await mkdir(path.join(model.tmp, sub), { recursive: true });
@@ -136,12 +136,13 @@ describe('serve file source', () => {
       await writeFile(f, seriesToCsv(generateSeries(120, { seed: sub.length + files.length })));
       files.push(f);
     }
-    const d = serve(await writeConfig(model.tmp, 'file-clash', { ...base, model: { dir: model.dir, watch: false }, source: { file: { paths: files, speed: 0 } } }));
-    expect(await d.exited).toBe(2);
-    expect(d.stdout).toEqual([]);
-    const said = d.logs.map((l) => String(l.msg)).join('\n');
-    expect(said).toContain('"day"');
-    for (const f of files) expect(said).toContain(f);
+    const d = serve(await writeConfig(model.tmp, 'file-twins', { ...base, model: { dir: model.dir, watch: false }, source: { file: { paths: files, speed: 0 } } }));
+    expect(await d.exited).toBe(0);
+    expect(d.log('file replayed').map((l) => l.stream).sort()).toEqual(['site-a/day', 'site-b/day']);
+    const events = d.stdout.map((l) => JSON.parse(l) as { stream: string; windowEnd: number });
+    expect(new Set(events.map((e) => e.stream))).toEqual(new Set(['site-a/day', 'site-b/day']));
+    // Each stream has its own ring: every window of each file, on its own grid.
+    for (const s of ['site-a/day', 'site-b/day']) expect(events.filter((e) => e.stream === s)).toHaveLength(Math.floor((120 - W) / H) + 1);
   });
 });
 

@@ -55,9 +55,9 @@ describe('deploy manifests', () => {
     expect(prom.scrape_configs[0].static_configs[0].targets).toEqual([`noisefloor:${DEFAULT_HTTP_PORT}`]);
   });
 
-  it('Dockerfile: multi-stage node:20-slim, npm ci with .npmrc, non-root, serve entry', () => {
+  it('Dockerfile: multi-stage node:24-slim, npm ci with .npmrc, non-root, serve entry', () => {
     const df = readFileSync(join(root, 'Dockerfile'), 'utf8');
-    expect(df.match(/^FROM node:20-slim/gm)).toHaveLength(2);
+    expect(df.match(/^FROM node:24-slim/gm)).toHaveLength(2);
     expect(df).toMatch(/COPY package\.json package-lock\.json \.npmrc/);
     expect(df).toMatch(/RUN npm ci/);
     expect(df).toMatch(/^USER node$/m);

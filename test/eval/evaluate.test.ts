@@ -246,8 +246,10 @@ describe('evaluate on a labelled-csv corpus of synthetic data', () => {
       const rows = generateSeries(n, { channels: 3, period: 32, noise: 0.1, seed }, anomalies);
       const label = new Uint8Array(n);
       for (const a of anomalies) label.fill(1, a.start, a.end + 1);
-      const lines = ['timestamp,ch0,ch1,ch2,label'];
-      rows.forEach((r, i) => lines.push([new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString(), ...Array.from(r, (x) => x.toFixed(5)), label[i]].join(',')));
+      // machine_b is a semicolon file: the delimiter is sniffed for the data and the labels alike.
+      const sep = name === 'machine_b.csv' ? ';' : ',';
+      const lines = [['timestamp', 'ch0', 'ch1', 'ch2', 'label'].join(sep)];
+      rows.forEach((r, i) => lines.push([new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString(), ...Array.from(r, (x) => x.toFixed(5)), label[i]].join(sep)));
       writeFileSync(path.join(dir, name), lines.join('\n') + '\n');
       positiveRate.push(label.subarray(600).reduce((s, x) => s + x, 0) / (n - 600));
     }
@@ -281,6 +283,7 @@ describe('evaluate on a labelled-csv corpus of synthetic data', () => {
     });
     // The label column never reaches the model.
     expect(run.results[0].channels).toEqual(['ch0', 'ch1', 'ch2']);
+    expect(run.results[1].channels).toEqual(['ch0', 'ch1', 'ch2']);
 
     const out2 = mkdtempSync(path.join(os.tmpdir(), 'nf-eval-csv-par-'));
     try {

@@ -18,9 +18,10 @@ import { readManifest } from '../../model/artifact.js';
 import type { ExecutionProvider } from '../../model/runtime.js';
 import { AtomicOutput } from '../../pipeline/score.js';
 import { Detector } from '../../scoring/detector.js';
-import { UsageError } from '../../util/errors.js';
+import { InputError, UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { checkOutputFile } from '../output-check.js';
 import { runInterruptibleTraining } from '../interruptible.js';
 
 const isWav = (f: string) => /\.wav$/i.test(f);
@@ -113,6 +114,9 @@ export async function audioTrainCommand(argv: string[], log: Logger): Promise<nu
 export const AUDIO_SCORE_USAGE = `noisefloor score --model <audio-model> <wav|glob>... [--labels <file,label csv>] [--out <file>]
                  [--format csv|jsonl] [--aggregation mean|max|topk] [--mode reconstruction|likelihood]
                  [--t0 F] [--steps N] [--fail-on-anomaly] [--config <file>] [--provider ...]
+--mode/--t0/--steps other than the model's change the raw scores its calibration was
+fitted on: a warning says so, and the score/anomaly columns are then not calibrated.
+--report is for time-series models only (refused here, exit 2).
 
 Audio models score clips: one row per clip with clip, score (combined clip score 0..1:
 squared error, transients, spectral shift and level, each calibrated on normal data),
@@ -138,6 +142,7 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
       t0: { type: 'string' },
       steps: { type: 'string' },
       'fail-on-anomaly': { type: 'boolean' },
+      report: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -145,6 +150,11 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
     process.stdout.write(AUDIO_SCORE_USAGE + '\n');
     return 0;
   }
+  if (values.report !== undefined)
+    throw new UsageError(
+      '--report is not available for audio models (the HTML report draws time-series models); clips are ranked in the score output, ' +
+        'with per-band and per-frame errors in --format jsonl',
+    );
   if (!values.model) throw new UsageError('score needs --model <dir>');
   if (positionals.length === 0) throw new UsageError('score needs at least one input file');
   const format = values.format ?? (values.out?.endsWith('.jsonl') ? 'jsonl' : 'csv');
@@ -167,20 +177,41 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
   const provider = (values.provider ?? config.runtime.provider) as ExecutionProvider;
   if (!['cpu', 'cuda', 'tensorrt', 'webgpu', 'auto'].includes(provider)) throw new UsageError(`unknown --provider "${provider}"`);
   const files = await expandPaths(positionals);
+  if (values.out) await checkOutputFile(values.out, '--out');
   const labels = values.labels ? await readLabelsCsv(values.labels) : null;
   const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log, overrides);
+  const own = detector.model.manifest.scoring;
+  const differs = (Object.keys(overrides) as (keyof ScoringConfig)[]).filter((k) => overrides[k] !== own[k]);
+  // The calibration (score, anomaly) was fitted on held-out windows scored with the model's
+  // own settings; other settings shift every raw score, so its threshold no longer holds.
+  if (differs.length && detector.model.manifest.calibration)
+    process.stderr.write(
+      `warning: ${differs.map((k) => `--${k === 'mode' ? 'mode' : k} ${String(overrides[k])} (model: ${String(own[k])})`).join(', ')}: ` +
+        "the model's calibration was fitted with its own settings, so the score and anomaly columns are not calibrated for these; " +
+        'rank by raw (AUC and pAUC use raw scores), or train with these settings\n',
+    );
   const settings = audioSettingsOf(detector);
   const bandHz = (detector.model.manifest.features?.bandHz as number[] | undefined) ?? [];
   const frameSeconds = settings.hop / settings.sampleRate;
   const output = values.out ? new AtomicOutput(values.out) : null;
   const out = output ? output.stream : process.stdout;
   const results: { clip: ClipScore; label: 0 | 1 | undefined }[] = [];
+  const failed: string[] = [];
   const started = Date.now();
   try {
     if (format === 'csv')
       out.write(`clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s,combined_z,top_statistic,${CLIP_STATISTICS.map((k) => `${k}_z`).join(',')}\n`);
     for (const f of files) {
-      const clip = await scoreClip(f, detector, { aggregation });
+      let clip: ClipScore;
+      try {
+        clip = await scoreClip(f, detector, { aggregation });
+      } catch (e) {
+        // One unreadable clip must not cost the others: scored on, reported, exit 2 at the end.
+        if (!(e instanceof InputError)) throw e;
+        failed.push(e.message);
+        process.stderr.write(`noisefloor score: ${e.message} (clip skipped)\n`);
+        continue;
+      }
       const label = lookupLabel(labels, f);
       results.push({ clip, label });
       const topHz = bandHz[clip.topBand] !== undefined ? Math.round(bandHz[clip.topBand]) : clip.topBand;
@@ -268,6 +299,10 @@ export async function audioScoreCommand(argv: string[], log: Logger): Promise<nu
     process.stderr.write(`labels: ${labelled.length} clip(s) labelled, need both classes for AUC\n`);
   }
   log.debug('audio score done', { files: files.map((f) => path.basename(f)) });
+  if (failed.length) {
+    process.stderr.write(`${failed.length} of ${files.length} clip(s) could not be read and were skipped (exit 2):\n  ${failed.join('\n  ')}\n`);
+    return 2;
+  }
   return values['fail-on-anomaly'] && anomalous > 0 ? 1 : 0;
 }
 

@@ -1,8 +1,9 @@
-import { writeFile, rename } from 'node:fs/promises';
+import { writeFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifest } from '../../model/artifact.js';
-import { openSeries } from '../../ingest/readers.js';
+import { openSeries, uniqueStreamNames } from '../../ingest/readers.js';
+import { readerSettings } from '../../pipeline/score.js';
 import { ReportStreamCollector } from '../../pipeline/report.js';
 import { renderReport } from '../../report/index.js';
 import type { ReportInput, ReportModelInfo } from '../../report/types.js';
@@ -11,6 +12,7 @@ import type { ScoreEvent } from '../../scoring/types.js';
 import { InputError, UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { checkOutputFile } from '../output-check.js';
 import { splitCsvLine } from '../../ingest/csv-line.js';
 import { readFile } from 'node:fs/promises';
 
@@ -38,8 +40,13 @@ export function modelInfo(detector: Detector): ReportModelInfo {
 /** Writes the report through a temp file, so a failed render leaves nothing behind. */
 export async function writeReportFile(file: string, input: ReportInput): Promise<void> {
   const tmp = `${file}.partial-${process.pid}`;
-  await writeFile(tmp, renderReport(input));
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, renderReport(input));
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
 }
 
 interface ScoreRow {
@@ -132,13 +139,15 @@ export async function reportCommand(argv: string[], _log: Logger): Promise<numbe
   if (positionals.length !== 1) throw new UsageError('report needs exactly one score file');
   if (!values.out) throw new UsageError('report needs --out <report.html>');
   if (!values.data?.length) throw new UsageError('report needs --data <files>');
+  await checkOutputFile(values.out, '--out');
   const rows = await readScoreFile(positionals[0]);
   const manifest = values.model ? await readManifest(values.model) : null;
   const threshold = manifest?.calibration?.threshold ?? 0.999;
   const files = await expandPaths(values.data);
+  const names = uniqueStreamNames(files);
   const streams = [];
-  for (const f of files) {
-    const src = await openSeries(f, manifest ? { channels: manifest.channels } : {});
+  for (const [i, f] of files.entries()) {
+    const src = await openSeries(f, manifest ? { ...readerSettings(manifest.input), channels: manifest.channels, stream: names[i] } : { stream: names[i] });
     const mine = rows.filter((r) => r.stream === src.header.stream);
     if (mine.length === 0) throw new InputError(`no rows for stream "${src.header.stream}" in ${positionals[0]}`, { file: f });
     const collector = new ReportStreamCollector(src.header.stream, src.header.channels);

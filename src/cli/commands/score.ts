@@ -5,11 +5,16 @@ import type { ExecutionProvider } from '../../model/runtime.js';
 import { AtomicOutput, DEFAULT_ORDER_POLICY, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
 import path from 'node:path';
 import { Detector, toScoreEvent } from '../../scoring/detector.js';
+import { loadModel, readManifest } from '../../model/artifact.js';
+import { rawThreshold } from '../../scoring/calibration.js';
+import { explicitKeys, scoreSettingsFrom } from '../score-settings.js';
+import { uniqueStreamNames } from '../../ingest/readers.js';
 import { ReportStreamCollector } from '../../pipeline/report.js';
 import { modelInfo, writeReportFile } from './report.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
+import { checkOutputFile, outputErrorOf } from '../output-check.js';
 import { audioScoreCommand, isAudioModel, modelArg } from './audio.js';
 
 export const SCORE_USAGE = `noisefloor score --model <dir> <file|glob>... [--out <file>] [--format csv|jsonl]
@@ -23,6 +28,9 @@ score (calibrated, 0..1), anomaly (0/1), top_channel; a summary goes to stderr.
 Rows with timestamps are windowed in timestamp order like serve does: a row more than
 --allowed-lateness ms (default 0) behind the newest is dropped as late, a repeated
 timestamp as duplicate (counted on stderr).
+--config applies scoring.*, window.hop, calibration.targetFalseAlarmRate, runtime.* and
+data reading settings; keys fixed at training (data.channels, window.length, model.*,
+train.*) are refused unless they equal the model's.
 Exit codes: 0 ok, 1 anomalies found (with --fail-on-anomaly), 2 usage or input error.
 An audio model (trained on WAV) scores clips instead: noisefloor score --model <audio-model> --help.`;
 
@@ -57,16 +65,29 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   const lateness = Number(values['allowed-lateness'] ?? 0);
   if (!(Number.isFinite(lateness) && lateness >= 0)) throw new UsageError(`--allowed-lateness must be milliseconds >= 0, got "${values['allowed-lateness']}"`);
   const files = await expandPaths(positionals);
-  const detector = await Detector.open(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
+  if (values.out) await checkOutputFile(values.out, '--out');
+  if (values.report) await checkOutputFile(values.report, '--report');
+  // Every key the --config sets is applied or refused (scoreSettingsFrom), never ignored.
+  const settings = scoreSettingsFrom(await explicitKeys(values.config), config, await readManifest(values.model));
+  const model = await loadModel(values.model, { provider, intraOpThreads: config.runtime.intraOpThreads }, log);
+  const cal = model.manifest.calibration;
+  if (cal && settings.targetFalseAlarmRate !== undefined) {
+    const rate = settings.targetFalseAlarmRate;
+    model.manifest = { ...model.manifest, calibration: { ...cal, targetFalseAlarmRate: rate, thresholdRaw: rawThreshold(cal, rate), threshold: 1 - rate } };
+  }
+  const detector = new Detector(model, settings.scoring);
+  for (const n of settings.notes) process.stderr.write(`note: --config ${n}\n`);
   const output = values.out ? new AtomicOutput(values.out) : null;
   const summaries: FileSummary[] = [];
   const collectors: ReportStreamCollector[] = [];
   const started = Date.now();
+  let reportFailure: Error | null = null;
   try {
     // Open every file first: a missing column is reported before any row is written.
     const data: Partial<DataConfig> = config.data;
     const sources = [];
-    for (const f of files) sources.push(await openForModel(f, detector, data));
+    const names = uniqueStreamNames(files);
+    for (const [i, f] of files.entries()) sources.push(await openForModel(f, detector, data, names[i]));
     const withTs = sources.some((s) => s.header.hasTimestamps);
     const writer = new ScoreWriter(output ? output.stream : process.stdout, format, detector.channelNames, withTs);
     for (const src of sources) {
@@ -81,22 +102,27 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
           if (r.score > s.maxScore) s.maxScore = r.score;
           if (r.raw > s.maxRaw) s.maxRaw = r.raw;
         }
-      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined, { ...DEFAULT_ORDER_POLICY, allowedLatenessMs: lateness });
+      }, 256, collector ? (rec) => collector.addRecord(rec) : undefined, { ...DEFAULT_ORDER_POLICY, allowedLatenessMs: lateness }, settings.hop);
       s.rows = res.rows;
       s.windows = res.windows;
       if (res.late || res.duplicate) process.stderr.write(`${src.file}: ${res.late} row(s) dropped as late, ${res.duplicate} as duplicate timestamps (--allowed-lateness ${lateness} ms)\n`);
       summaries.push(s);
     }
-    if (values.report) {
-      await writeReportFile(values.report, {
-        title: `noisefloor report: ${files.map((f) => path.basename(f)).join(', ')}`,
-        generatedAt: new Date(),
-        model: modelInfo(detector),
-        streams: collectors.map((c) => c.build(detector.threshold)),
-      });
-      process.stderr.write(`report written to ${values.report}\n`);
-    }
+    // The scores first: a report that cannot be written must not cost the scores.
     if (output) await output.commit();
+    if (values.report) {
+      try {
+        await writeReportFile(values.report, {
+          title: `noisefloor report: ${files.map((f) => path.basename(f)).join(', ')}`,
+          generatedAt: new Date(),
+          model: modelInfo(detector),
+          streams: collectors.map((c) => c.build(detector.threshold)),
+        });
+      } catch (e) {
+        reportFailure = outputErrorOf(e, '--report', values.report, output ? `; the scores were written to ${output.file}` : '');
+      }
+      if (!reportFailure) process.stderr.write(`report written to ${values.report}\n`);
+    }
   } catch (e) {
     if (output) await output.abort();
     throw e;
@@ -114,5 +140,6 @@ export async function scoreCommand(argv: string[], log: Logger): Promise<number>
   process.stderr.write(
     `scored ${summaries.reduce((a, s) => a + s.windows, 0)} windows from ${summaries.length} file(s) in ${seconds.toFixed(1)}s with model ${detector.version}; ${anomalous} anomalous\n`,
   );
+  if (reportFailure) throw reportFailure;
   return values['fail-on-anomaly'] && anomalous > 0 ? 1 : 0;
 }

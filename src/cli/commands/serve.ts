@@ -6,7 +6,8 @@ import { Daemon } from '../../daemon/daemon.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 
-export const SERVE_USAGE = `noisefloor serve [--config <file>] [--model <dir>] [--print-config]
+export const SERVE_USAGE = `noisefloor serve [--config <file>] [--model <dir>] [--print-config] [--log-format auto|text|json]
+                 [--summary-every <seconds>]
 
 Runs the streaming daemon: reads a Kafka topic (or replays a file, or runs the built-in
 generator), scores windows with the model in micro-batches, writes score events (stdout
@@ -14,9 +15,13 @@ JSON lines, a Kafka topic), raises alerts and serves /metrics, /healthz, /readyz
 /api/streams on port 9464. With no config it trains a tiny model on synthetic data and
 scores generated streams with injected anomalies. --print-config prints the effective
 configuration (secrets redacted) and exits.
+At a terminal (or with --log-format text) stdout shows one line per alert start and
+resolve and a summary every --summary-every seconds (default 10: windows/s, streams,
+anomalies, alerts firing, consumer lag) and where /metrics is; otherwise (or with
+--log-format json) it carries one JSON score event per window, and alerts are log lines.
 Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the model directory.`;
 
-export async function serveCommand(argv: string[], log: Logger): Promise<number> {
+export async function serveCommand(argv: string[], log: Logger, ctx: { console: 'json' | 'text' } = { console: 'json' }): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     allowPositionals: false,
@@ -24,6 +29,7 @@ export async function serveCommand(argv: string[], log: Logger): Promise<number>
       config: { type: 'string' },
       model: { type: 'string' },
       'print-config': { type: 'boolean' },
+      'summary-every': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -40,7 +46,9 @@ export async function serveCommand(argv: string[], log: Logger): Promise<number>
     process.stdout.write(YAML.stringify(redact(config)));
     return 0;
   }
-  const daemon = new Daemon(config, log);
+  const every = values['summary-every'] === undefined ? 10 : Number(values['summary-every']);
+  if (!(every > 0)) throw new UsageError(`--summary-every must be a positive number of seconds, got "${values['summary-every']}"`);
+  const daemon = new Daemon(config, log, ctx.console === 'text' ? { console: process.stdout, summaryIntervalMs: every * 1000 } : {});
   let signals = 0;
   const onStop = (sig: NodeJS.Signals) => {
     if (++signals > 1) {
@@ -65,7 +73,7 @@ export async function serveCommand(argv: string[], log: Logger): Promise<number>
         return await daemon.exited;
       }
     } catch (e) {
-      await daemon.stop('start-up failed').catch(() => undefined);
+      await daemon.stop('start-up failed', (e as { exitCode?: number }).exitCode ?? 1).catch(() => undefined);
       throw e;
     }
     return await daemon.exited;

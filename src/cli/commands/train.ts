@@ -67,7 +67,10 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
   process.stderr.write(
     `model ${job.manifest.modelVersion} written to ${outDir}: ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
       `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), val loss ${Math.min(...job.result.valLoss).toFixed(4)}, ` +
-      `threshold raw ${cal?.thresholdRaw.toPrecision(4)} for false-alarm rate ${cal?.targetFalseAlarmRate}\n`,
+      `threshold raw ${cal?.thresholdRaw.toPrecision(4)} for false-alarm rate ${cal?.targetFalseAlarmRate}\n` +
+      `channels: ${job.manifest.channels.join(', ')}` +
+      (job.manifest.input?.excluded?.length ? `; left out: ${job.manifest.input.excluded.map((e) => `${e.column} (${e.reason})`).join(', ')}` : '') +
+      '\n',
   );
   return job.result.interrupted ? 130 : 0;
 }

@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The hermetic tests: no Kafka broker, Prometheus, Alertmanager or Chromium, so they run
+ * on any Node (`.ci/run` runs them under Node 24 and 22 from the npm registry). CLI tests
+ * in here spawn the built CLI with the Node that runs vitest (process.execPath).
+ */
+export const UNIT_TESTS = [
+  'test/core/**/*.test.ts',
+  'test/ingest/**/*.test.ts',
+  'test/alerts/engine.test.ts',
+  'test/alerts/likelihood.test.ts',
+  'test/alerts/spot.test.ts',
+  'test/alerts/metrics.test.ts',
+  'test/report/render.test.ts',
+  'test/report/downsample.test.ts',
+  'test/daemon/batcher.test.ts',
+  'test/daemon/config.test.ts',
+  'test/audio-model/newuser-audio.test.ts',
+];
+
+export default defineConfig({
+  test: {
+    include: UNIT_TESTS,
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    maxWorkers: 2,
+    fileParallelism: true,
+    reporters: ['default'],
+  },
+});
