@@ -24,7 +24,7 @@ import { Rng } from '../../src/util/rng.js';
 import { silentLogger } from '../../src/util/log.js';
 import { machineClip, SR, tinyAudioConfig, toInt16, writeClip } from '../audio-model/helpers.js';
 import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { ROOT, ServeProcess, createTopics, kafkaConfig, readTopic, readTopicToEnd, writeConfig, killRunning, withDaemonLogs } from './helpers.js';
+import { ROOT, ServeProcess, createTopics, kafkaConfig, readTopic, readTopicToEnd, writeConfig, killRunning, waitForCommit, withDaemonLogs } from './helpers.js';
 
 const { Partitioners } = kafkajs;
 const tmp = mkdtempSync(path.join(tmpdir(), 'nf-serve-audio-'));
@@ -237,6 +237,7 @@ describe('serve with an audio model (PCM from Kafka)', () => {
     const file = await writeConfig(tmp, groupId, { ...audioServeConfig({ topic, out, groupId }), batching: { maxBatch: 4, maxWaitMs: 5, queueCapacity: 32 } });
     const d1 = start(file);
     await d1.waitFor(() => d1.stdout.length >= 40, 'first windows scored');
+    await waitForCommit(kafka, groupId, topic);
     d1.kill('SIGKILL');
     await d1.exited;
     const before = d1.stdout.length;

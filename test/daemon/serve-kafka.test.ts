@@ -20,6 +20,7 @@ import {
   trainTinyModel,
   writeConfig,
   killRunning,
+  waitForCommit,
   type OutRecord,
 } from './helpers.js';
 
@@ -94,6 +95,7 @@ describe('serve with Kafka', () => {
     const file = await writeConfig(model.tmp, groupId, { ...kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId }), batching: { maxBatch: 4, maxWaitMs: 5, queueCapacity: 64 } });
     const d1 = start(file);
     await d1.waitFor(() => d1.stdout.length >= 40, 'first windows scored');
+    await waitForCommit(kafka, groupId, topic);
     d1.kill('SIGKILL');
     await d1.exited;
     const before = d1.stdout.length;
