@@ -25,6 +25,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     maxWorkers: 2,
+    // Memory assertions force a collection first (global.gc), as in vitest.config.ts.
+    execArgv: ['--expose-gc'],
     fileParallelism: true,
     reporters: ['default'],
   },
