@@ -132,6 +132,8 @@ describe('AlertDispatcher', () => {
       delivered += 3;
       await waitFor(() => (healthy.bodies.flatMap((b) => (b as WebhookPayload).alerts).length === delivered ? true : undefined), { what: 'healthy sink', intervalMs: 10 });
     }
+    // The server has seen every body before the sink has read the last response and counted it.
+    await waitFor(() => (d.stats().find((s) => s.sink === 'healthy')?.delivered === delivered ? true : undefined), { what: 'healthy sink counted', intervalMs: 10 });
     const stats = Object.fromEntries(d.stats().map((s) => [s.sink, s]));
     // Round 1 went in flight on the stuck sink and never returns; rounds 2-5 (12 events) met a
     // queue of 4: 8 dropped, the 4 newest kept.

@@ -92,7 +92,7 @@ describe('label columns (issue 15.1)', () => {
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l))
       .find((l) => l.msg === 'training');
-    expect(training.expect).toMatch(/^about \d+ s \(\d+ s to \d+ s\) for at most 1 epochs of 30 steps on (wasm|cpu)$/);
+    expect(training.expect).toMatch(/^about \d+ s \(\d+ s to \d+ s\) for at most 1 epochs of 30 steps on (ort|wasm|cpu)$/);
   });
 
   it('score finds the anomaly from the sensors, never names a label column, and needs no --config', () => {
