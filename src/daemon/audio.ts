@@ -32,7 +32,7 @@
  * never less.
  */
 import { AudioWindower, selectChannel } from '../audio/features.js';
-import type { AudioSettings } from '../audio/config.js';
+import type { AudioSettings } from '../config/audio.js';
 import { pcmToFloat32 } from '../audio/stream.js';
 import { DecodeError, type PcmDecoderConfig, type RawMessage } from '../ingest/decoders.js';
 import { Resampler } from '../ingest/audio/index.js';

@@ -9,7 +9,7 @@ import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
 import { NoisefloorMetrics } from '../alerts/metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
-import { audioSettingsFromFeatures } from '../audio/config.js';
+import { audioSettingsFromFeatures } from '../config/audio.js';
 import { AudioEventScorer } from '../audio/horizon.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { loadWebConfig } from '../config/web.js';
