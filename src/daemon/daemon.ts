@@ -7,7 +7,7 @@
 import os from 'node:os';
 import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
-import { NoisefloorMetrics } from '../alerts/metrics.js';
+import { NoisefloorMetrics } from './metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
 import { audioSettingsFromFeatures } from '../config/audio.js';
 import { AudioEventScorer } from '../audio/horizon.js';

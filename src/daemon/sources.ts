@@ -6,7 +6,7 @@
 import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.js';
 import { openSeries } from '../ingest/readers.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
-import type { NoisefloorMetrics } from '../alerts/metrics.js';
+import type { NoisefloorMetrics } from './metrics.js';
 import { ConfigError, InputLimitError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
