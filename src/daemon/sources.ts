@@ -3,6 +3,7 @@
  * and the built-in generator. Both feed the same stream registry and batcher as the Kafka
  * source; offsets are row numbers (nothing is committed).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.js';
 import { openSeries } from '../ingest/readers.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
@@ -43,17 +44,9 @@ export interface Source {
   rejected?(): Record<string, number>;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or until `signal` aborts; resolves either way. */
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 /** Pushes windows; waits while the queue is full (backpressure for in-process sources). */
