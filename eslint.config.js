@@ -12,4 +12,17 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The report's browser script: a classic script (no modules) inlined into the HTML after uPlot.
+    files: ['src/report/assets/client.js'],
+    languageOptions: {
+      sourceType: 'script',
+      ecmaVersion: 2017,
+      globals: Object.fromEntries(
+        ['window', 'document', 'console', 'performance', 'atob', 'devicePixelRatio', 'ResizeObserver', 'requestAnimationFrame', 'uPlot'].map((g) => [g, 'readonly']),
+      ),
+    },
+    // Written in ES5 style (function expressions, `var g = this` for closures).
+    rules: { '@typescript-eslint/no-this-alias': 'off' },
+  },
 );

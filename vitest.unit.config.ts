@@ -17,6 +17,11 @@ export const UNIT_TESTS = [
   'test/daemon/batcher.test.ts',
   'test/daemon/config.test.ts',
   'test/audio-model/newuser-audio.test.ts',
+  'test/util/**/*.test.ts',
+  'test/eval/collect.test.ts',
+  'test/model/**/*.test.ts',
+  'test/scoring/**/*.test.ts',
+  'test/fuzz/**/*.test.ts',
 ];
 
 export default defineConfig({

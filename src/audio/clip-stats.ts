@@ -42,9 +42,10 @@
  */
 import type { Calibration } from '../model/artifact.js';
 import { exceedanceProbability } from '../scoring/calibration.js';
+import { DEFAULT_CLIP_STATISTICS, type ClipStatistic } from '../config/audio.js';
 
-export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level'] as const;
-export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
+export { CLIP_STATISTICS, DEFAULT_CLIP_STATISTICS, type ClipStatistic } from '../config/audio.js';
+
 export const CLIP_CALIBRATION_VERSION = 1;
 
 /** What one scored window contributes to its clip / horizon. */
@@ -328,8 +329,6 @@ function crossReference(values: number[], groups: number[], floor: number): Stat
   });
   return { mean: all.mean, sd: Math.max(Math.sqrt(ss / values.length), all.sd, floor) };
 }
-
-export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'level'];
 
 /**
  * Fits the clip calibration from reference segments of held-out normal windows (one list

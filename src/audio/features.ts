@@ -8,7 +8,7 @@
 import { Resampler, StreamingLogMel, melFilterbank, readWavChunks, readWavInfo } from '../ingest/audio/index.js';
 import type { Window } from '../ingest/types.js';
 import { InputError } from '../util/errors.js';
-import { SILENCE_DB, type AudioSettings } from './config.js';
+import { SILENCE_DB, type AudioSettings } from '../config/audio.js';
 
 export interface AudioWindowerOptions {
   /** Stream id put on every window (file name or device id). */

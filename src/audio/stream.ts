@@ -18,7 +18,7 @@
  */
 import type { Window } from '../ingest/types.js';
 import { InputError } from '../util/errors.js';
-import type { AudioSettings } from './config.js';
+import type { AudioSettings } from '../config/audio.js';
 import { AudioWindower, selectChannel } from './features.js';
 
 export type PcmSample = 's16le' | 'f32le';

@@ -15,7 +15,7 @@ import type { TrainProgress } from '../model/trainer.js';
 import { InputError, TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { fitClipCalibration, windowContribution, type ClipCalibration, type WindowContribution } from './clip-stats.js';
-import { audioFeaturesRecord, type AudioConfig } from './config.js';
+import { audioFeaturesRecord, type AudioConfig } from '../config/audio.js';
 import { bandCentresHz, bandNames, fileWindows, type FileFeatureStats } from './features.js';
 
 /** The core config with the window section set from the audio section. */

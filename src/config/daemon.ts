@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { audioSchema } from '../audio/config.js';
+import { audioSchema } from './audio.js';
 import { decoderConfigSchema } from '../ingest/decoders.js';
 import { dataSchema, scoringSchema } from './core.js';
 

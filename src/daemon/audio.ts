@@ -32,13 +32,13 @@
  * never less.
  */
 import { AudioWindower, selectChannel } from '../audio/features.js';
-import type { AudioSettings } from '../audio/config.js';
+import type { AudioSettings } from '../config/audio.js';
 import { pcmToFloat32 } from '../audio/stream.js';
 import { DecodeError, type PcmDecoderConfig, type RawMessage } from '../ingest/decoders.js';
 import { Resampler } from '../ingest/audio/index.js';
 import type { Window } from '../ingest/types.js';
 import { ConfigError } from '../util/errors.js';
-import type { Lane, ResumePoint } from './streams.js';
+import type { ResumePoint, SlotLane } from './slot-lane.js';
 
 /** How the registry turns PCM into windows (fixed at start-up, from the model and the config). */
 export interface AudioSpec {
@@ -105,7 +105,7 @@ export class AudioSlot {
   private readonly rate: RateMap | null;
 
   constructor(
-    readonly lane: Lane,
+    readonly lane: SlotLane,
     readonly stream: string,
     readonly spec: AudioSpec,
     now: number,

@@ -18,7 +18,7 @@
  * consumer's own client so that TLS and SASL apply unchanged.
  */
 import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
-import type { NoisefloorMetrics } from '../alerts/metrics.js';
+import type { NoisefloorMetrics } from './metrics.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { decodeState, type StateChange, type StreamState } from './streams.js';

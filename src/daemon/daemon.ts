@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
-import { NoisefloorMetrics } from '../alerts/metrics.js';
+import { NoisefloorMetrics } from './metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
-import { audioSettingsFromFeatures } from '../audio/config.js';
+import { audioSettingsFromFeatures } from '../config/audio.js';
 import { AudioEventScorer } from '../audio/horizon.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { loadWebConfig } from '../config/web.js';
@@ -20,6 +20,7 @@ import type { AlertEvent } from '../alerts/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
 import { ConsoleView } from './console.js';
 import { ConfigError } from '../util/errors.js';
+import { exponentialDelay, withRetry } from '../util/retry.js';
 import type { Logger } from '../util/log.js';
 import type { AudioSpec } from './audio.js';
 import { MicroBatcher } from './batcher.js';
@@ -340,16 +341,19 @@ export class Daemon {
   }
 
   private async writeWithRetry(sink: ScoreEventSink, events: ScoreEvent[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await sink.write(events);
-        return;
-      } catch (e) {
-        // At-least-once: the windows' offsets stay uncommitted until the sink took them.
-        this.log.error('output sink failed; retrying', { sink: sink.name, events: events.length, attempt, err: e });
-        if (this.fatal) return;
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
+    // At-least-once: the windows' offsets stay uncommitted until the sink took them, so this
+    // never gives up while the daemon runs.
+    try {
+      await withRetry(() => sink.write(events), {
+        retries: Infinity,
+        delayMs: (attempt) => exponentialDelay(attempt, 100, 5000),
+        onFailure: (e, attempt) => {
+          this.log.error('output sink failed; retrying', { sink: sink.name, events: events.length, attempt, err: e });
+          if (this.fatal) return false;
+        },
+      });
+    } catch {
+      // Given up only when the daemon failed fatally: the error was logged above.
     }
   }
 

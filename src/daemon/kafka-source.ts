@@ -28,10 +28,12 @@
  * session timeout against group.min/max.session.timeout.ms, the changelog's cleanup policy
  * and max.message.bytes; a mismatch fails start-up with a ConfigError naming the setting.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { KafkaSourceConfig } from '../config/daemon.js';
 import { DecodeError, createDecoder, type Decoder, type RawMessage } from '../ingest/decoders.js';
 import { ConfigError } from '../util/errors.js';
+import { exponentialDelay, kafkaRetriable, withRetry } from '../util/retry.js';
 import { pcmAudioDecoder, type PcmAudioMessage } from './audio.js';
 import type { Source, SourceContext } from './sources.js';
 import { StateChangelog, type RestoredState } from './changelog.js';
@@ -62,10 +64,6 @@ interface DeadLetter {
 
 function laneKey(topic: string, partition: number): string {
   return `${topic}/${partition}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 export class KafkaSource implements Source {
@@ -146,17 +144,16 @@ export class KafkaSource implements Source {
   private async prepare(): Promise<void> {
     // A broker that just started, or a topic just created, answers "not the leader" for a
     // moment; kafkajs's admin does not retry every such call itself.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.prepareOnce();
-      } catch (e) {
-        if (!(e as { retriable?: boolean }).retriable || attempt >= this.cfg.retries) throw e;
+    return withRetry(() => this.prepareOnce(), {
+      retries: this.cfg.retries,
+      retriable: kafkaRetriable,
+      delayMs: (attempt) => exponentialDelay(attempt, this.cfg.initialRetryTimeMs, 5000),
+      onFailure: async (e, attempt) => {
         this.ctx.log.warn('start-up check failed with a retriable error; retrying', { attempt, err: e });
         await this.changelog?.close();
         this.changelog = null;
-        await sleep(Math.min(5000, this.cfg.initialRetryTimeMs * 2 ** attempt));
-      }
-    }
+      },
+    });
   }
 
   private async prepareOnce(): Promise<void> {
@@ -311,19 +308,28 @@ export class KafkaSource implements Source {
    */
   private async restoreLane(topic: string, partition: number, gen: number): Promise<Map<string, { state: StreamState; encoded: string | null }>> {
     const log = this.ctx.log;
-    let res: Map<string, RestoredState> | undefined;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const r = await this.changelog!.restore(topic, partition);
-        res = r.states;
-        log.info('stream state restored', { topic, partition, changelog: `${this.changelogTopic}/${this.changelog!.partitionFor(partition)}`, streams: r.states.size, records: r.records, bytes: r.bytes, seconds: Number(r.seconds.toFixed(3)) });
-        break;
-      } catch (e) {
-        if (gen !== this.generation || this.stopping) return new Map();
-        if (attempt >= this.cfg.retries) throw e;
-        log.warn('stream state restore failed; retrying', { topic, partition, attempt, err: e });
-        await sleep(Math.min(5000, this.cfg.initialRetryTimeMs * 2 ** attempt));
-      }
+    const revoked = () => gen !== this.generation || this.stopping;
+    let res: Map<string, RestoredState>;
+    try {
+      res = await withRetry(
+        async () => {
+          const r = await this.changelog!.restore(topic, partition);
+          log.info('stream state restored', { topic, partition, changelog: `${this.changelogTopic}/${this.changelog!.partitionFor(partition)}`, streams: r.states.size, records: r.records, bytes: r.bytes, seconds: Number(r.seconds.toFixed(3)) });
+          return r.states;
+        },
+        {
+          retries: this.cfg.retries,
+          delayMs: (attempt) => exponentialDelay(attempt, this.cfg.initialRetryTimeMs, 5000),
+          onFailure: (e, attempt) => {
+            if (revoked()) return false;
+            log.warn('stream state restore failed; retrying', { topic, partition, attempt, err: e });
+          },
+        },
+      );
+    } catch (e) {
+      // A partition taken away meanwhile needs no state; otherwise the retries ran out.
+      if (revoked()) return new Map();
+      throw e;
     }
     const out = new Map<string, { state: StreamState; encoded: string | null }>(res);
     if (out.size === 0) {
@@ -494,30 +500,38 @@ export class KafkaSource implements Source {
     const gen = this.generation;
     const lanes = list.map((d) => this.ctx.registry.lane(d.lane));
     const p = (async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await producer.send({
-            topic,
-            acks: -1,
-            messages: list.map((d) => ({
-              key: d.message.key,
-              value: d.message.value,
-              headers: {
-                'noisefloor-error-kind': d.kind,
-                'noisefloor-error': d.reason.slice(0, 1000),
-                'noisefloor-source-topic': d.topic,
-                'noisefloor-source-partition': String(d.partition),
-                'noisefloor-source-offset': d.message.offset,
-                'noisefloor-source-timestamp': d.message.timestamp,
-              },
-            })),
-          });
-          break;
-        } catch (e) {
-          if (gen !== this.generation) return;
-          this.ctx.log.error('dead-letter send failed; retrying', { topic, messages: list.length, attempt, err: e });
-          await sleep(Math.min(10_000, 200 * 2 ** attempt));
-        }
+      try {
+        await withRetry(
+          () =>
+            producer.send({
+              topic,
+              acks: -1,
+              messages: list.map((d) => ({
+                key: d.message.key,
+                value: d.message.value,
+                headers: {
+                  'noisefloor-error-kind': d.kind,
+                  'noisefloor-error': d.reason.slice(0, 1000),
+                  'noisefloor-source-topic': d.topic,
+                  'noisefloor-source-partition': String(d.partition),
+                  'noisefloor-source-offset': d.message.offset,
+                  'noisefloor-source-timestamp': d.message.timestamp,
+                },
+              })),
+            }),
+          {
+            // Never gives up while the partition is ours: the offsets stay held until the send is done.
+            retries: Infinity,
+            delayMs: (attempt) => exponentialDelay(attempt, 200, 10_000),
+            onFailure: (e, attempt) => {
+              if (gen !== this.generation) return false;
+              this.ctx.log.error('dead-letter send failed; retrying', { topic, messages: list.length, attempt, err: e });
+            },
+          },
+        );
+      } catch {
+        // A new generation (the partition was revoked): these offsets are no longer ours to release.
+        return;
       }
       list.forEach((d, i) => lanes[i].release(d.offset));
     })();

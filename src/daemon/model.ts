@@ -9,7 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { NoisefloorMetrics } from '../alerts/metrics.js';
+import type { NoisefloorMetrics } from './metrics.js';
 import type { BootstrapConfig, DaemonConfig } from '../config/daemon.js';
 import { coreConfigSchema } from '../config/core.js';
 import { generateSeries, seriesToCsv } from '../ingest/synthetic.js';

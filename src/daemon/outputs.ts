@@ -6,7 +6,7 @@
  */
 import type { Producer } from 'kafkajs';
 import type { AlertEngine } from '../alerts/engine.js';
-import type { NoisefloorMetrics } from '../alerts/metrics.js';
+import type { NoisefloorMetrics } from './metrics.js';
 import type { AlertDispatcher } from '../alerts/sinks/dispatcher.js';
 import type { AlertEvent } from '../alerts/types.js';
 import type { PooledScore, ScoreEvent } from '../scoring/types.js';

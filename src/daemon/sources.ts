@@ -3,12 +3,13 @@
  * and the built-in generator. Both feed the same stream registry and batcher as the Kafka
  * source; offsets are row numbers (nothing is committed).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.js';
 import { openSeries, uniqueStreamNames } from '../ingest/readers.js';
 import type { InputManifest } from '../model/artifact.js';
 import { readerSettings } from '../pipeline/score.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
-import type { NoisefloorMetrics } from '../alerts/metrics.js';
+import type { NoisefloorMetrics } from './metrics.js';
 import { InputLimitError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
@@ -49,17 +50,9 @@ export interface Source {
   failures?(): string[];
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or until `signal` aborts; resolves either way. */
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 /** Pushes windows; waits while the queue is full (backpressure for in-process sources). */

@@ -56,13 +56,9 @@ import type { Window } from '../ingest/types.js';
 import { StreamWindower, type WindowSpec } from '../ingest/windower.js';
 import { EventTimeOrder, type OrderKey, type OrderPolicy } from '../ingest/reorder.js';
 import { AudioSlot, type AudioSpec } from './audio.js';
+import type { ResumePoint, SlotLane } from './slot-lane.js';
 
-/** Where a stream continues after a restart (offset mode): skip steps before (offset o, frame k); next index i. */
-export interface ResumePoint {
-  o: number;
-  k: number;
-  i: number;
-}
+export type { ResumePoint } from './slot-lane.js';
 
 /**
  * A stream's persisted state (one changelog record). Event-time mode when `t` is set: skip
@@ -334,7 +330,7 @@ interface Parked {
 }
 
 /** One partition's (or one file's) streams and progress. */
-export class Lane {
+export class Lane implements SlotLane {
   readonly streams = new Map<string, Slot>();
   /** States restored from the changelog or parked by idle expiry, waiting for their stream's next message. */
   readonly resume = new Map<string, Parked>();

@@ -17,13 +17,12 @@ import { NormaliserFitter } from '../ingest/normaliser.js';
 import { openSeries, type SeriesSource } from '../ingest/readers.js';
 import type { SeriesRecord, Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { runTrainJob, splitTrainValidation, type CollectedWindows } from '../pipeline/train.js';
+import { WindowReservoir, runTrainJob, splitTrainValidation, type CollectedWindows } from '../pipeline/train.js';
 import { scoreSource } from '../pipeline/score.js';
 import { Detector } from '../scoring/detector.js';
 import type { WindowScore } from '../scoring/types.js';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { Rng } from '../util/rng.js';
 import { fitKnn, knnScore, robustZScore, type KnnModel } from './baselines.js';
 import type { EvaluateConfig } from './config.js';
 
@@ -140,29 +139,19 @@ export function collectFromRecords(
   const { length } = config.window;
   const windower = new StreamWindower(stream, { length, hop: config.train.stride, channels: channels.length });
   const fitter = new NormaliserFitter(channels.length, 200_000, config.train.seed);
-  const rng = new Rng(config.train.seed);
-  const cap = config.train.maxWindows;
-  const kept: { seq: number; w: Window }[] = [];
+  const reservoir = new WindowReservoir(config.train.maxWindows, config.train.seed);
   const hash = createHash('sha256');
-  let seen = 0;
   let seq = 0;
   for (const rec of records) {
     fitter.add(rec.values);
     hash.update(new Uint8Array(rec.values.buffer, rec.values.byteOffset, rec.values.byteLength));
     const w = windower.push(rec);
     if (!w || !keep(w)) continue;
-    const item = { seq: seq++, w };
-    if (kept.length < cap) kept.push(item);
-    else {
-      const j = Math.floor(rng.next() * (seen + 1));
-      if (j < cap) kept[j] = item;
-    }
-    seen++;
+    reservoir.add(0, seq++, w);
   }
-  kept.sort((a, b) => a.seq - b.seq);
   return {
     channels,
-    bySource: [kept.map((k) => k.w)],
+    bySource: reservoir.bySource(1),
     normalisation: fitter.fit(config.train.normalisation),
     records: records.length,
     dataHash: hash.digest('hex'),

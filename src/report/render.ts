@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CLIENT_JS } from './client.js';
+import { clientScript } from './client.js';
 import { bucketBounds, maxPoolColumns, minMaxDownsample } from './downsample.js';
 import { flaggedRuns, mergeRanges, summariseStream, validateClip, validateStream, type StreamSummary } from './summary.js';
 import type { RenderOptions, ReportAlert, ReportClip, ReportInput, ReportStream } from './types.js';
@@ -476,7 +476,7 @@ export function renderReport(input: ReportInput, options: RenderOptions = {}): s
     u.js,
     '</script>',
     '<script>',
-    CLIENT_JS,
+    clientScript(),
     '</script>',
     '</body></html>',
     '',

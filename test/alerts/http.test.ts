@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlertEngine } from '../../src/alerts/engine.js';
-import { NoisefloorMetrics } from '../../src/alerts/metrics.js';
+import { NoisefloorMetrics } from '../../src/daemon/metrics.js';
 import { DaemonHttpServer, DEFAULT_HTTP_PORT, engineStreams, type Readiness } from '../../src/daemon/http.js';
 import type { ScoreEvent } from '../../src/scoring/types.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HISTOGRAM_NAMES, METRIC_NAMES, NoisefloorMetrics, OTHER_STREAM } from '../../src/alerts/metrics.js';
+import { HISTOGRAM_NAMES, METRIC_NAMES, NoisefloorMetrics, OTHER_STREAM } from '../../src/daemon/metrics.js';
 import type { AlertEvent } from '../../src/alerts/types.js';
 import type { ScoreEvent } from '../../src/scoring/types.js';
 

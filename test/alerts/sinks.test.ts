@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NoisefloorMetrics } from '../../src/alerts/metrics.js';
+import { NoisefloorMetrics } from '../../src/daemon/metrics.js';
 import { AlertDispatcher, HttpStatusError, KafkaAlertSink, WebhookSink, backoffDelay, type WebhookPayload } from '../../src/alerts/sinks/index.js';
 import type { AlertEvent } from '../../src/alerts/types.js';
 import { waitFor } from '../support/prom/index.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { METRIC_NAMES } from '../../src/alerts/metrics.js';
+import { METRIC_NAMES } from '../../src/daemon/metrics.js';
 import { repoRoot } from '../support/core.js';
 
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');

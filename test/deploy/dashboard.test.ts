@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { HISTOGRAM_NAMES, METRIC_NAMES, NoisefloorMetrics } from '../../src/alerts/metrics.js';
+import { HISTOGRAM_NAMES, METRIC_NAMES, NoisefloorMetrics } from '../../src/daemon/metrics.js';
 
 const root = join(import.meta.dirname, '../../deploy');
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NoisefloorMetrics } from '../../src/alerts/metrics.js';
+import { NoisefloorMetrics } from '../../src/daemon/metrics.js';
 import { DaemonHttpServer } from '../../src/daemon/http.js';
 import type { ScoreEvent } from '../../src/scoring/types.js';
 import { scrapeConfig, startPrometheus, waitFor, type RunningService } from '../support/prom/index.js';

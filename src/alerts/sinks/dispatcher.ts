@@ -7,16 +7,15 @@
  */
 import type { Logger } from '../../util/log.js';
 import { silentLogger } from '../../util/log.js';
-import type { NoisefloorMetrics } from '../metrics.js';
 import type { AlertEvent } from '../types.js';
-import type { AlertSink } from './types.js';
+import type { AlertSink, SinkMetrics } from './types.js';
 
 export interface DispatcherOptions {
   /** Capacity of each sink's queue (events). Default 1000. */
   queueSize?: number;
   /** Most events handed to a sink in one send. Default 100. */
   maxBatch?: number;
-  metrics?: NoisefloorMetrics;
+  metrics?: SinkMetrics;
   logger?: Logger;
 }
 
@@ -76,7 +75,7 @@ export interface SinkStats {
 export class AlertDispatcher {
   private readonly lanes: Lane[];
   private readonly maxBatch: number;
-  private readonly metrics?: NoisefloorMetrics;
+  private readonly metrics?: SinkMetrics;
   private readonly log: Logger;
   private running = false;
   private readonly abort = new AbortController();

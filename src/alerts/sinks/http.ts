@@ -1,4 +1,5 @@
 /** JSON POST with timeout, retries, exponential backoff and full jitter (shared by sinks). */
+import { jitteredDelay, withRetry } from '../../util/retry.js';
 
 export interface RetryOptions {
   /** Per-attempt timeout (ms). Default 5000. */
@@ -18,6 +19,8 @@ export class HttpStatusError extends Error {
     readonly status: number,
     readonly url: string,
     readonly body: string,
+    /** The server's Retry-After, in ms (0: none): the next attempt waits at least this long. */
+    readonly retryAfterMs = 0,
   ) {
     super(`POST ${url}: HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`);
     this.name = 'HttpStatusError';
@@ -25,29 +28,12 @@ export class HttpStatusError extends Error {
 }
 
 /** Delay before retry number `attempt` (0-based): uniform in [0, min(max, base * 2^attempt)). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  return random() * Math.min(maxMs, baseMs * 2 ** attempt);
-}
+export const backoffDelay = jitteredDelay;
 
 /** Worth retrying: network errors and timeouts, 408, 429 and 5xx. */
 export function retryable(err: unknown): boolean {
   if (err instanceof HttpStatusError) return err.status === 408 || err.status === 429 || err.status >= 500;
   return true;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function retryAfterMs(res: Response): number {
@@ -66,9 +52,8 @@ export async function postJsonWithRetry(url: string, body: unknown, opts: RetryO
   const max = opts.maxDelayMs ?? 30_000;
   const timeoutMs = opts.timeoutMs ?? 5000;
   const payload = JSON.stringify(body);
-  for (let attempt = 0; ; attempt++) {
-    let hint = 0;
-    try {
+  return withRetry(
+    async (attempt) => {
       const sig = signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
       const res = await fetch(url, {
         method: 'POST',
@@ -78,11 +63,13 @@ export async function postJsonWithRetry(url: string, body: unknown, opts: RetryO
       });
       const text = await res.text();
       if (res.ok) return attempt + 1;
-      hint = retryAfterMs(res);
-      throw new HttpStatusError(res.status, url, text);
-    } catch (err) {
-      if (signal?.aborted || attempt >= retries || !retryable(err)) throw err;
-      await sleep(Math.min(max, Math.max(hint, backoffDelay(attempt, base, max, opts.random))), signal);
-    }
-  }
+      throw new HttpStatusError(res.status, url, text, retryAfterMs(res));
+    },
+    {
+      retries,
+      retriable: retryable,
+      delayMs: (attempt, err) => Math.min(max, Math.max(err instanceof HttpStatusError ? err.retryAfterMs : 0, backoffDelay(attempt, base, max, opts.random))),
+      signal,
+    },
+  );
 }

@@ -1,4 +1,4 @@
-export type { AlertSink } from './types.js';
+export type { AlertSink, SinkMetrics } from './types.js';
 export { AlertDispatcher, type DispatcherOptions, type SinkStats } from './dispatcher.js';
 export { AlertmanagerSink, type AlertmanagerSinkOptions, type PostableAlert } from './alertmanager.js';
 export { WebhookSink, type WebhookSinkOptions, type WebhookPayload } from './webhook.js';

@@ -13,3 +13,15 @@ export interface AlertSink {
   /** Stop background work. */
   stop?(): Promise<void>;
 }
+
+/**
+ * What the dispatcher reports per sink (the daemon's NoisefloorMetrics implements it as
+ * noisefloor_alert_sink_* series); kept narrow so alerts/ does not depend on the daemon.
+ */
+export interface SinkMetrics {
+  registerSink(sink: string): void;
+  sinkDelivered(sink: string, count?: number): void;
+  sinkFailed(sink: string, count?: number): void;
+  sinkDroppedEvents(sink: string, count?: number): void;
+  setSinkQueueDepth(sink: string, depth: number): void;
+}

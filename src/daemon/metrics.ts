@@ -11,7 +11,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ScoreEvent } from '../scoring/types.js';
-import type { AlertEvent, AlertSeverity } from './types.js';
+import type { AlertEvent, AlertSeverity } from '../alerts/types.js';
+import type { SinkMetrics } from '../alerts/sinks/types.js';
 
 export const OTHER_STREAM = '_other';
 export const OTHER_REASON = 'other';
@@ -98,7 +99,7 @@ function tsSeconds(ts: number | string | undefined): number | undefined {
   return undefined;
 }
 
-export class NoisefloorMetrics {
+export class NoisefloorMetrics implements SinkMetrics {
   readonly registry: Registry;
   readonly maxStreams: number;
   private readonly maxFoldedTracked: number;

@@ -1,5 +1,5 @@
-// Minimal types for untyped dependencies used by the audio code and its tests.
-// (fft.js ships its own lib/fft.d.ts, so it needs nothing here.)
+// Minimal types for node-wav, an untyped devDependency: the test oracle for the WAV reader
+// (test/audio/wav.test.ts); nothing in src/ uses it.
 declare module 'node-wav' {
   export interface DecodedWav {
     sampleRate: number;
