@@ -15,7 +15,7 @@ import { audioSettingsFromFeatures } from '../config/audio.js';
 import { AudioEventScorer } from '../audio/horizon.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { loadWebConfig } from '../config/web.js';
-import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
+import { NOISEFLOOR_VERSION } from '../util/version.js';
 import type { AlertEvent } from '../alerts/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
 import { ConsoleView } from './console.js';

@@ -15,7 +15,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NOISEFLOOR_VERSION } from '../pipeline/train.js';
+import { NOISEFLOOR_VERSION } from '../util/version.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { EvaluateConfig } from './config.js';
 import { runUnit, unitKey, type EvalUnit, type UnitResult } from './engine.js';

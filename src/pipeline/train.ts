@@ -19,8 +19,8 @@ import { ConfigError, InputError, TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 import { estimateTrainSeconds } from './train-estimate.js';
+import { NOISEFLOOR_VERSION } from '../util/version.js';
 
-export const NOISEFLOOR_VERSION = '0.1.0';
 
 /** Read from its package.json: the ort trainer never loads TensorFlow.js itself. */
 const TFJS_VERSION: string = (createRequire(import.meta.url)('@tensorflow/tfjs/package.json') as { version: string }).version;
