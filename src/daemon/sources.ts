@@ -91,7 +91,6 @@ export class FileSource implements Source {
     this.running = this.run().then(
       () => this.resolveFinished(),
       (e: unknown) => {
-        if (e instanceof InputLimitError) this.ctx.metrics?.inputLimitExceeded('file', e.limit);
         this.failed.push(e instanceof Error ? e : new Error(String(e)));
         this.ctx.log.error('file replay failed', { err: e });
         this.resolveFinished();
