@@ -270,26 +270,41 @@ export class ServeProcess {
     });
   }
 
-  /** Waits until `pred` holds (checked on every output line); rejects with the log tail after the timeout or on exit. */
+  /**
+   * Waits until `pred` holds; rejects with the log tail after the timeout or on exit. `pred` is
+   * checked on every output line of this daemon and also every 250 ms, because a predicate may
+   * read another process's output (two daemons splitting partitions): when the other one
+   * prints last and this one falls quiet, no line of ours would ever re-check it.
+   */
   waitFor(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
     if (pred()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const fail = (why: string) =>
+      const stop = () => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+      };
+      const fail = (why: string) => {
+        stop();
         reject(new Error(`${what}: ${why}; last log lines:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+      };
       const timer = setTimeout(() => fail(`not after ${timeoutMs} ms`), timeoutMs);
+      const poll = setInterval(() => {
+        if (!pred()) return;
+        stop();
+        resolve();
+      }, 250);
       void this.exited.then((code) => {
-        if (!pred()) {
-          clearTimeout(timer);
-          fail(`daemon exited with ${code}`);
-        }
+        if (!pred()) fail(`daemon exited with ${code}`);
       });
-      this.waiters.push({
+      const waiter = {
         pred,
         resolve: () => {
-          clearTimeout(timer);
+          stop();
           resolve();
         },
-      });
+      };
+      this.waiters.push(waiter);
     });
   }
 
