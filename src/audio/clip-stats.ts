@@ -17,6 +17,18 @@
  *   spectrumDb ln(mean_m (x̄_m − ν_m)²)          the same in plain dB (bands with large
  *             level changes weigh more, however steady they are in normal audio)
  *   level     10·log10(mean power) dB FS          the loudness the spectral scores drop
+ *   bandMax   ln(max_m ((x̄_m − ν_m) / t_m)²)     the most changed band alone: a tone or a
+ *             narrow band that the mean over bands dilutes
+ *   profile   ln(mean_f ((v_f − π_f) / q_f)²)      v = the clip's pooled per-band mean and
+ *             per-band standard deviation over frames (2·nMels values): a diagonal
+ *             Mahalanobis distance on the DCASE-style clip statistics
+ *   knn       ln(min_r mean_f ((v_f − v_rf) / q_f)²)  the same vector's distance to the nearest
+ *             reference segment r (k = 1): normal sound with several operating states
+ *
+ * bandMax, profile, knn, spectrum, spectrumDb and level do not depend on the denoiser, so
+ * they are calibrated on segments of every training recording (`spectral` in
+ * fitClipCalibration; leave one recording out), not only on the few recordings set aside
+ * for the denoiser's own statistics (error, shift, peak).
  *
  * Calibration on normal data (`fitClipCalibration`, at training): reference segments of
  * normal audio the denoiser never trained on — parts of the training files set aside by
@@ -57,6 +69,8 @@ export interface WindowContribution {
   spectrum: Float32Array;
   /** Mean square of the samples the window owns (linear, before loudness normalisation). */
   power: number;
+  /** Mean over the window's frames of the squared log-mel per band (dB²): the per-band spread. */
+  spectrumSq: Float32Array;
 }
 
 export interface BandReference {
@@ -83,6 +97,19 @@ export interface ClipCalibration {
   spectrumShift: StatReference;
   spectrumDb: StatReference;
   level: StatReference;
+  /**
+   * Model-free profile statistics (absent in calibrations written before them: their z is
+   * then 0). `profile` is the band reference of the 2·nMels vector [mean_m, sd_m];
+   * `profileRefs` the vectors of the reference segments (for knn); `spectralSegments` /
+   * `spectralRecordings` how many segments / recordings the model-free statistics saw.
+   */
+  profile?: BandReference;
+  profileRefs?: number[][];
+  bandMax?: StatReference;
+  profileDist?: StatReference;
+  knn?: StatReference;
+  spectralSegments?: number;
+  spectralRecordings?: number;
   /** Members of the combined score. */
   use: ClipStatistic[];
   /** Target false-alarm rate of the combined decision. */
@@ -92,7 +119,7 @@ export interface ClipCalibration {
 export interface ClipStatistics {
   windows: number;
   /** Pooled values: ln mean raw, max raw, ln shift, ln spectrum distance, level dB FS. */
-  values: { error: number; peak: number; shift: number; spectrum: number; spectrumDb: number; level: number };
+  values: { error: number; peak: number; shift: number; spectrum: number; spectrumDb: number; level: number; bandMax: number; profile: number; knn: number };
   /** Surprise of each statistic against normal (standard normal units, larger = stranger). */
   z: Record<ClipStatistic, number>;
   /** max z over the members, its Bonferroni p-value, 1 − p, and p ≤ the false-alarm rate. */
@@ -152,12 +179,19 @@ export function normalQuantileUpper(p: number): number {
 /** Per-window contribution from a window's data ([nMels, W], dB), its level and its score. */
 export function windowContribution(data: Float32Array, nMels: number, frames: number, levelDb: number, raw: number, residual: Float32Array): WindowContribution {
   const spectrum = new Float32Array(nMels);
+  const spectrumSq = new Float32Array(nMels);
   for (let m = 0; m < nMels; m++) {
     let s = 0;
-    for (let j = 0; j < frames; j++) s += data[m * frames + j];
+    let s2 = 0;
+    for (let j = 0; j < frames; j++) {
+      const v = data[m * frames + j];
+      s += v;
+      s2 += v * v;
+    }
     spectrum[m] = s / frames;
+    spectrumSq[m] = s2 / frames;
   }
-  return { raw, residual, spectrum, power: Number.isFinite(levelDb) ? Math.pow(10, levelDb / 10) : 0 };
+  return { raw, residual, spectrum, spectrumSq, power: Number.isFinite(levelDb) ? Math.pow(10, levelDb / 10) : 0 };
 }
 
 interface Pooled {
@@ -166,14 +200,18 @@ interface Pooled {
   maxRaw: number;
   residual: Float64Array;
   spectrum: Float64Array;
+  /** [mean_m, sd_m] of the log-mel over the pooled frames (2·M values). */
+  profile: Float64Array;
   levelDb: number;
 }
 
 function pool(cs: readonly WindowContribution[]): Pooled {
   const n = cs.length;
-  const M = n > 0 ? cs[0].residual.length : 0;
-  const residual = new Float64Array(M);
+  const M = n > 0 ? cs[0].spectrum.length : 0;
+  const R = n > 0 ? cs[0].residual.length : 0;
+  const residual = new Float64Array(R);
   const spectrum = new Float64Array(M);
+  const sq = new Float64Array(M);
   let raw = 0;
   let maxRaw = -Infinity;
   let power = 0;
@@ -181,16 +219,20 @@ function pool(cs: readonly WindowContribution[]): Pooled {
     raw += c.raw;
     if (c.raw > maxRaw) maxRaw = c.raw;
     power += c.power;
+    for (let m = 0; m < R; m++) residual[m] += c.residual[m];
     for (let m = 0; m < M; m++) {
-      residual[m] += c.residual[m];
       spectrum[m] += c.spectrum[m];
+      sq[m] += c.spectrumSq[m];
     }
   }
+  for (let m = 0; m < R; m++) residual[m] /= n;
+  const profile = new Float64Array(2 * M);
   for (let m = 0; m < M; m++) {
-    residual[m] /= n;
     spectrum[m] /= n;
+    profile[m] = spectrum[m];
+    profile[M + m] = Math.sqrt(Math.max(0, sq[m] / n - spectrum[m] * spectrum[m]));
   }
-  return { n, meanRaw: raw / n, maxRaw, residual, spectrum, levelDb: 10 * Math.log10(power / n) };
+  return { n, meanRaw: raw / n, maxRaw, residual, spectrum, profile, levelDb: 10 * Math.log10(power / n) };
 }
 
 /** Smallest sd a band or statistic reference may have, so near-constant references do not explode z. */
@@ -207,6 +249,30 @@ function bandDistance(values: ArrayLike<number>, ref: BandReference, standardise
   return Math.log(s / M + 1e-12);
 }
 
+/** ln of the largest squared band-standardised deviation. */
+function bandMaxDistance(values: ArrayLike<number>, ref: BandReference): number {
+  let best = 0;
+  for (let m = 0; m < values.length; m++) {
+    const z = (values[m] - ref.mean[m]) / ref.sd[m];
+    if (z * z > best) best = z * z;
+  }
+  return Math.log(best + 1e-12);
+}
+
+/** ln of the smallest mean squared standardised distance to the reference vectors (k = 1). */
+function nearestDistance(values: ArrayLike<number>, refs: readonly ArrayLike<number>[], sd: readonly number[]): number {
+  let best = Infinity;
+  for (const r of refs) {
+    let s = 0;
+    for (let f = 0; f < values.length && s < best * values.length; f++) {
+      const z = (values[f] - r[f]) / sd[f];
+      s += z * z;
+    }
+    if (s / values.length < best) best = s / values.length;
+  }
+  return Math.log(best + 1e-12);
+}
+
 /** Statistics of pooled windows against a clip calibration (and the model's window calibration for `peak`). */
 export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalibration, windowCal: Calibration | null): ClipStatistics {
   const p = pool(cs);
@@ -217,8 +283,13 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     spectrum: bandDistance(p.spectrum, cal.spectrum),
     spectrumDb: bandDistance(p.spectrum, cal.spectrum, false),
     level: p.levelDb,
+    bandMax: cal.spectrum ? bandMaxDistance(p.spectrum, cal.spectrum) : Number.NaN,
+    profile: cal.profile ? bandDistance(p.profile, cal.profile) : Number.NaN,
+    knn: cal.profile && cal.profileRefs?.length ? nearestDistance(p.profile, cal.profileRefs, cal.profile.sd) : Number.NaN,
   };
   const std = (v: number, r: StatReference) => (v - r.mean) / r.sd;
+  // Calibrations written before a statistic existed give it no surprise (z 0), never NaN.
+  const stdOpt = (v: number, r: StatReference | undefined) => (r && Number.isFinite(v) ? std(v, r) : 0);
   const peakP = windowCal ? Math.min(1, p.n * exceedanceProbability(windowCal, p.maxRaw)) : 1;
   const z: Record<ClipStatistic, number> = {
     error: std(values.error, cal.error),
@@ -227,6 +298,9 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     spectrum: std(values.spectrum, cal.spectrumShift),
     spectrumDb: std(values.spectrumDb, cal.spectrumDb),
     level: Number.isFinite(values.level) ? Math.abs(std(values.level, cal.level)) : 0,
+    bandMax: stdOpt(values.bandMax, cal.bandMax),
+    profile: stdOpt(values.profile, cal.profileDist),
+    knn: stdOpt(values.knn, cal.knn),
   };
   const use = cal.use.length ? cal.use : (['error'] as ClipStatistic[]);
   let top = use[0];
@@ -330,37 +404,76 @@ function crossReference(values: number[], groups: number[], floor: number): Stat
   return { mean: all.mean, sd: Math.max(Math.sqrt(ss / values.length), all.sd, floor) };
 }
 
+function checkedSegments(segments: WindowContribution[][], groupsIn: number[] | undefined, what: string): { segs: WindowContribution[][]; groups: number[] } {
+  const kept = segments.map((s, i) => [s, groupsIn?.[i] ?? i] as const).filter(([s]) => s.length > 0);
+  const segs = kept.map(([s]) => s);
+  const groups = kept.map(([, g]) => g);
+  if (segs.length < 3 || new Set(groups).size < 2)
+    throw new RangeError(`${what} needs at least 3 reference segments from 2 recordings, got ${segs.length} from ${new Set(groups).size}`);
+  return { segs, groups };
+}
+
+/** Largest number of stored profile vectors (knn references): bounds the manifest and the cost per clip. */
+export const MAX_PROFILE_REFS = 256;
+
+/** Reference segments for the model-free statistics (no denoiser output needed). */
+export interface SpectralSegments {
+  segments: WindowContribution[][];
+  groups: number[];
+}
+
 /**
  * Fits the clip calibration from reference segments of held-out normal windows (one list
  * per segment, in time order). `groups[i]` names the recording segment i came from
  * (default: every segment its own): band references for a segment's own distance leave
  * its whole recording out, and every statistic's spread is measured across recordings
  * (crossReference). Needs at least 3 segments from at least 2 recordings.
+ *
+ * `spectral`, when given, holds segments of *more* normal recordings (typically every
+ * training recording: the model-free statistics do not care whether the denoiser trained
+ * on them) for spectrum, spectrumDb, bandMax, profile, knn and level; `segments` then only
+ * calibrate error and shift. More recordings make those references and spreads far less
+ * noisy than the few set-aside clips alone.
  */
 export function fitClipCalibration(
   segments: WindowContribution[][],
-  opts: { use?: ClipStatistic[]; falseAlarmRate: number; groups?: number[] },
+  opts: { use?: ClipStatistic[]; falseAlarmRate: number; groups?: number[]; spectral?: SpectralSegments },
 ): ClipCalibration {
-  const kept = segments.map((s, i) => [s, opts.groups?.[i] ?? i] as const).filter(([s]) => s.length > 0);
-  const segs = kept.map(([s]) => s);
-  const groups = kept.map(([, g]) => g);
-  if (segs.length < 3 || new Set(groups).size < 2)
-    throw new RangeError(`clip calibration needs at least 3 reference segments from 2 recordings, got ${segs.length} from ${new Set(groups).size}`);
+  const { segs, groups } = checkedSegments(segments, opts.groups, 'clip calibration');
   const pooled = segs.map(pool);
   const residuals = pooled.map((p) => p.residual);
-  const spectra = pooled.map((p) => p.spectrum);
   const shift: number[] = [];
+  pooled.forEach((p, i) => {
+    shift.push(bandDistance(p.residual, bandReference(residuals, (j) => groups[j] !== groups[i])));
+  });
+
+  const sp = opts.spectral ? checkedSegments(opts.spectral.segments, opts.spectral.groups, 'spectral calibration') : { segs, groups };
+  const sPooled = opts.spectral ? sp.segs.map(pool) : pooled;
+  const sGroups = sp.groups;
+  const spectra = sPooled.map((p) => p.spectrum);
+  const profiles = sPooled.map((p) => p.profile);
+  const profileRef = bandReference(profiles);
   const spec: number[] = [];
   const specDb: number[] = [];
-  pooled.forEach((p, i) => {
-    const other = (j: number) => groups[j] !== groups[i];
-    shift.push(bandDistance(p.residual, bandReference(residuals, other)));
+  const bandMax: number[] = [];
+  const profileDist: number[] = [];
+  const knn: number[] = [];
+  sPooled.forEach((p, i) => {
+    const other = (j: number) => sGroups[j] !== sGroups[i];
     const ref = bandReference(spectra, other);
     spec.push(bandDistance(p.spectrum, ref));
     specDb.push(bandDistance(p.spectrum, ref, false));
+    bandMax.push(bandMaxDistance(p.spectrum, ref));
+    profileDist.push(bandDistance(p.profile, bandReference(profiles, other)));
+    knn.push(nearestDistance(p.profile, profiles.filter((_, j) => other(j)), profileRef.sd));
   });
-  const levels = pooled.map((p) => p.levelDb);
+  const levels = sPooled.map((p) => p.levelDb);
   const finite = levels.map(Number.isFinite);
+  // knn references: every segment, or an even subset when there are too many.
+  const step = Math.max(1, profiles.length / MAX_PROFILE_REFS);
+  const refs: number[][] = [];
+  for (let k = 0; Math.floor(k * step) < profiles.length && refs.length < MAX_PROFILE_REFS; k++)
+    refs.push(Array.from(profiles[Math.floor(k * step)], (v) => Math.round(v * 1e4) / 1e4));
   return {
     version: CLIP_CALIBRATION_VERSION,
     segments: segs.length,
@@ -378,9 +491,16 @@ export function fitClipCalibration(
     spectrumDb: meanSd(specDb, SD_FLOOR.log),
     level: crossReference(
       levels.filter((_, i) => finite[i]),
-      groups.filter((_, i) => finite[i]),
+      sGroups.filter((_, i) => finite[i]),
       SD_FLOOR.levelDb,
     ),
+    profile: profileRef,
+    profileRefs: refs,
+    bandMax: meanSd(bandMax, SD_FLOOR.log),
+    profileDist: meanSd(profileDist, SD_FLOOR.log),
+    knn: meanSd(knn, SD_FLOOR.log),
+    spectralSegments: sPooled.length,
+    spectralRecordings: new Set(sGroups).size,
     use: opts.use ?? DEFAULT_CLIP_STATISTICS,
     falseAlarmRate: opts.falseAlarmRate,
   };
