@@ -37,8 +37,11 @@
  * pooled band values. A reference segment's own distances are taken against band
  * references fitted without its recording (leave one recording out), and every
  * statistic's spread is measured across recordings, so recording-to-recording variation
- * (what a new clip shows) is in the reference, not just within-recording noise. Surprise
- * z = (value − mean) / sd; for `level` |z| (louder and quieter are both faults); for
+ * (what a new clip shows) is in the reference, not just within-recording noise. Surprise:
+ * t = (value − mean) / sd (|t| for `level`: louder and quieter are both faults) is judged
+ * as a new recording's predictive Student-t with g − 1 df and scale sd·sqrt(1 + 1/g), g
+ * the number of reference recordings, and z is the normal quantile of that tail
+ * probability (with 3 set-aside recordings a t of 5 is not rare; with 60 it is); for
  * `peak` the normal quantile of 1 − p.
  *
  * Combination rule (documented in docs/audio.md): the combined statistic is the largest z
@@ -81,6 +84,12 @@ export interface BandReference {
 export interface StatReference {
   mean: number;
   sd: number;
+  /**
+   * Degrees of freedom of the predictive Student-t for a new recording (recordings − 1);
+   * `sd` then already holds the predictive scale sd·sqrt(1 + 1/recordings). Absent in
+   * calibrations written before it: a plain normal tail.
+   */
+  df?: number;
 }
 
 /** Stored in the audio model's manifest as `features.clipCalibration`. */
@@ -172,6 +181,71 @@ export function normalQuantileUpper(p: number): number {
     z = -(((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) / ((((d[0] * r + d[1]) * r + d[2]) * r + d[3]) * r + 1);
   }
   return Math.max(-40, Math.min(40, z));
+}
+
+/** ln Γ(x), Lanczos (g = 7, n = 9), x > 0. */
+function lnGamma(x: number): number {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGamma(1 - x);
+  x -= 1;
+  let a = c[0];
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction of the regularised incomplete beta (Numerical Recipes' betacf, modified Lentz). */
+function betaContinuedFraction(x: number, a: number, b: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-14) break;
+  }
+  return h;
+}
+
+/** Regularised incomplete beta I_x(a, b). */
+function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
+  return x < (a + 1) / (a + b + 2) ? (front * betaContinuedFraction(x, a, b)) / a : 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
+}
+
+/** Upper tail P(T ≥ t) of Student's t with df degrees of freedom (df = Infinity: the normal tail). */
+export function studentUpperTail(t: number, df: number): number {
+  if (!Number.isFinite(df)) return normalUpperTail(t);
+  const half = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? half : 1 - half;
+}
+
+/**
+ * Surprise of a value against a reference, in standard normal units: the normal quantile of
+ * its predictive upper-tail probability (Student-t with the reference's df when it has
+ * one), so z means the same for a statistic calibrated on 3 recordings as on 60.
+ */
+function surprise(standardised: number, r: StatReference): number {
+  return r.df === undefined ? standardised : normalQuantileUpper(studentUpperTail(standardised, r.df));
 }
 
 // ------------------------------------------------------------------------------ pooling
@@ -287,7 +361,7 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     profile: cal.profile ? bandDistance(p.profile, cal.profile) : Number.NaN,
     knn: cal.profile && cal.profileRefs?.length ? nearestDistance(p.profile, cal.profileRefs, cal.profile.sd) : Number.NaN,
   };
-  const std = (v: number, r: StatReference) => (v - r.mean) / r.sd;
+  const std = (v: number, r: StatReference) => surprise((v - r.mean) / r.sd, r);
   // Calibrations written before a statistic existed give it no surprise (z 0), never NaN.
   const stdOpt = (v: number, r: StatReference | undefined) => (r && Number.isFinite(v) ? std(v, r) : 0);
   const peakP = windowCal ? Math.min(1, p.n * exceedanceProbability(windowCal, p.maxRaw)) : 1;
@@ -297,7 +371,7 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     shift: std(values.shift, cal.shift),
     spectrum: std(values.spectrum, cal.spectrumShift),
     spectrumDb: std(values.spectrumDb, cal.spectrumDb),
-    level: Number.isFinite(values.level) ? Math.abs(std(values.level, cal.level)) : 0,
+    level: Number.isFinite(values.level) ? surprise(Math.abs(values.level - cal.level.mean) / cal.level.sd, cal.level) : 0,
     bandMax: stdOpt(values.bandMax, cal.bandMax),
     profile: stdOpt(values.profile, cal.profileDist),
     knn: stdOpt(values.knn, cal.knn),
@@ -474,31 +548,47 @@ export function fitClipCalibration(
   const refs: number[][] = [];
   for (let k = 0; Math.floor(k * step) < profiles.length && refs.length < MAX_PROFILE_REFS; k++)
     refs.push(Array.from(profiles[Math.floor(k * step)], (v) => Math.round(v * 1e4) / 1e4));
+  // Predictive references for a new recording: a statistic's mean and spread are estimated
+  // from g recordings (segments of one recording are not independent draws), so a new
+  // recording's value follows a Student-t with g − 1 df and scale sd·sqrt(1 + 1/g).
+  const g = new Set(groups).size;
+  const sg = new Set(sGroups).size;
+  const predictive = (r: StatReference, recordings: number): StatReference => ({
+    mean: r.mean,
+    sd: r.sd * Math.sqrt(1 + 1 / recordings),
+    df: Math.max(1, recordings - 1),
+  });
   return {
     version: CLIP_CALIBRATION_VERSION,
     segments: segs.length,
     windowsPerSegment: segs.reduce((s, x) => s + x.length, 0) / segs.length,
     residual: bandReference(residuals),
     spectrum: bandReference(spectra),
-    error: crossReference(
-      pooled.map((p) => Math.log(Math.max(p.meanRaw, 1e-12))),
-      groups,
-      SD_FLOOR.log,
+    error: predictive(
+      crossReference(
+        pooled.map((p) => Math.log(Math.max(p.meanRaw, 1e-12))),
+        groups,
+        SD_FLOOR.log,
+      ),
+      g,
     ),
     // Distances are already taken against other recordings: their own spread is the reference.
-    shift: meanSd(shift, SD_FLOOR.log),
-    spectrumShift: meanSd(spec, SD_FLOOR.log),
-    spectrumDb: meanSd(specDb, SD_FLOOR.log),
-    level: crossReference(
-      levels.filter((_, i) => finite[i]),
-      sGroups.filter((_, i) => finite[i]),
-      SD_FLOOR.levelDb,
+    shift: predictive(meanSd(shift, SD_FLOOR.log), g),
+    spectrumShift: predictive(meanSd(spec, SD_FLOOR.log), sg),
+    spectrumDb: predictive(meanSd(specDb, SD_FLOOR.log), sg),
+    level: predictive(
+      crossReference(
+        levels.filter((_, i) => finite[i]),
+        sGroups.filter((_, i) => finite[i]),
+        SD_FLOOR.levelDb,
+      ),
+      sg,
     ),
     profile: profileRef,
     profileRefs: refs,
-    bandMax: meanSd(bandMax, SD_FLOOR.log),
-    profileDist: meanSd(profileDist, SD_FLOOR.log),
-    knn: meanSd(knn, SD_FLOOR.log),
+    bandMax: predictive(meanSd(bandMax, SD_FLOOR.log), sg),
+    profileDist: predictive(meanSd(profileDist, SD_FLOOR.log), sg),
+    knn: predictive(meanSd(knn, SD_FLOOR.log), sg),
     spectralSegments: sPooled.length,
     spectralRecordings: new Set(sGroups).size,
     use: opts.use ?? DEFAULT_CLIP_STATISTICS,
