@@ -31,7 +31,7 @@ import { coreConfigSchema } from './core.js';
 /** The clip / horizon statistics (src/audio/clip-stats.ts computes them); here so the schema sits in config. */
 export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level', 'bandMax', 'profile', 'knn'] as const;
 export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
-export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'level'];
+export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'spectrumDb', 'level'];
 
 export const AUDIO_FEATURES_KIND = 'audio-logmel';
 export const AUDIO_FEATURES_VERSION = 1;
@@ -78,7 +78,10 @@ export const audioSchema = z
     /**
      * Members of the combined clip / horizon score (clip-stats.ts): error (mean squared
      * error), peak (largest window error: transients), shift (pooled signed residual per
-     * band), spectrum (pooled log-mel shape per band), level (RMS level, dB FS).
+     * band), spectrum / spectrumDb (pooled log-mel shape per band, standardised / dB),
+     * level (RMS level, dB FS), bandMax (most changed band), profile (per-band mean + sd,
+     * diagonal Mahalanobis), knn (nearest reference profile). Default chosen label-free
+     * (docs/audio.md, fourth selection run).
      */
     clipScores: z.array(z.enum(CLIP_STATISTICS)).min(1).default([...DEFAULT_CLIP_STATISTICS]),
     /**
