@@ -49,7 +49,7 @@ export const audioSchema = z
     nFft: z.number().int().refine(isPow2, 'nFft must be a power of two').default(1024),
     /** STFT hop in samples (<= nFft). */
     hop: z.number().int().min(1).default(512),
-    /** Default 128: picked label-free (bench/audio-select.ts); config/audio.yaml also sets fMin 100. */
+    /** Default 128: picked label-free (bench/audio-select.ts); config/audio.yaml sets fMin 0 (fourth selection run, docs/audio.md). */
     nMels: z.number().int().min(1).max(512).default(128),
     /** Default 0 (any sample rate); config/audio.yaml ships 100 Hz for 16 kHz machine sound. */
     fMin: z.number().min(0).default(0),
