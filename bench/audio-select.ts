@@ -135,6 +135,15 @@ const RULES: { name: string; use: ClipStatistic[] | null }[] = [
   { name: 'error+shift+spectrum+level', use: ['error', 'shift', 'spectrum', 'level'] },
   { name: 'error+peak+level', use: ['error', 'peak', 'level'] },
   { name: 'error+peak+shift+spectrumDb+level', use: ['error', 'peak', 'shift', 'spectrumDb', 'level'] },
+  // Fourth run (protocol in docs/audio.md): model-free pooled-spectrum statistics.
+  { name: 'bandMax+level', use: ['bandMax', 'level'] },
+  { name: 'profile+level', use: ['profile', 'level'] },
+  { name: 'knn+level', use: ['knn', 'level'] },
+  { name: 'error+bandMax+level', use: ['error', 'bandMax', 'level'] },
+  { name: 'error+profile+level', use: ['error', 'profile', 'level'] },
+  { name: 'error+knn+level', use: ['error', 'knn', 'level'] },
+  { name: 'bandMax+profile+level', use: ['bandMax', 'profile', 'level'] },
+  { name: 'error+bandMax+profile+level', use: ['error', 'bandMax', 'profile', 'level'] },
   // Without level: what the loudness score costs under equal loudness (not eligible).
   { name: 'error+shift+spectrumDb (no level)', use: ['error', 'shift', 'spectrumDb'] },
 ];
@@ -328,6 +337,9 @@ function ruleScores(res: { meanRaw: number[]; stats: ClipStatistics[] }, use: Cl
   return res.stats.map((st) => Math.max(...use.map((k) => st.z[k])));
 }
 
+/** Nominal false-alarm rates at which the share of flagged clean segments is reported (the first is the shipped one). */
+const NOMINAL = [0.001, 0.01, 0.05];
+
 /** Fraction of clean segments the rule's combined decision (Bonferroni at the model's rate) flags. */
 function cleanFlagged(res: { stats: ClipStatistics[] }, segs: Segment[], use: ClipStatistic[] | null, rate: number): number {
   if (!use) return Number.NaN;
@@ -365,6 +377,8 @@ interface Result {
   scores: number[];
   foldScores: number[][];
   cleanFlagged: number[];
+  /** Per fold: [flagged clean, clean] at each NOMINAL rate. */
+  flaggedAt: [number, number][][];
   trainSec: number[];
   scoreSec: number[];
   order: number;
@@ -410,10 +424,12 @@ for (let fold = 0; fold < nFolds; fold++) {
           RULES.forEach((rule, ri) => {
             const scores = ruleScores(res, rule.use);
             const key = `${m.name} | ${sc.name} | ${rule.name}`;
-            const r: Result = results.get(key) ?? { model: m, scoring: sc.name, rule: rule.name, scores: [], foldScores: [], cleanFlagged: [], trainSec: [], scoreSec: [], order: results.size };
+            const r: Result = results.get(key) ?? { model: m, scoring: sc.name, rule: rule.name, scores: [], foldScores: [], cleanFlagged: [], flaggedAt: [], trainSec: [], scoreSec: [], order: results.size };
             r.scores.push(...scores);
             r.foldScores.push(scores);
             r.cleanFlagged.push(cleanFlagged(res, segs, rule.use, parsed.calibration.targetFalseAlarmRate));
+            const clean = segs.filter((g) => g.label === 0).length;
+            r.flaggedAt.push(NOMINAL.map((rate) => [Math.round(cleanFlagged(res, segs, rule.use, rate) * clean), clean]));
             r.trainSec.push(trainSec);
             r.scoreSec.push(scoreSec);
             results.set(key, r);
@@ -460,19 +476,35 @@ const rows = [...results.values()].map((r) => {
 });
 // Winner among the rules that keep level as a score: highest criterion; within 0.005 of it,
 // the earliest in grid order (shipped band range first, then fewer rule members).
-const eligible = rows.filter((x) => RULES.find((r) => r.name === x.r.rule)?.use?.includes('level'));
+// Fourth-run protocol (docs/audio.md): `peak` is ineligible, and a rule must flag at most 5 % of
+// the clean held-out segments (pooled over folds) at the shipped rate; ties within 0.005 go
+// to fewer members, then grid order. With no rule calibrated, the best criterion wins.
+const useOf = (x: (typeof rows)[number]) => RULES.find((r) => r.name === x.r.rule)?.use ?? null;
+const flaggedShare = (x: (typeof rows)[number], k: number) => {
+  const f = x.r.flaggedAt.reduce((s, v) => s + v[k][0], 0);
+  const n = x.r.flaggedAt.reduce((s, v) => s + v[k][1], 0);
+  return n > 0 ? f / n : Number.NaN;
+};
+const levelRules = rows.filter((x) => useOf(x)?.includes('level') && !useOf(x)?.includes('peak'));
+const calibrated = levelRules.filter((x) => flaggedShare(x, 0) <= 0.05);
+const eligible = calibrated.length ? calibrated : levelRules;
+if (!calibrated.length) process.stderr.write('no rule meets the calibration bound: the best criterion wins, calibration not fixed\n');
 const bestCrit = Math.max(...eligible.map((x) => x.crit));
-const winner = eligible.filter((x) => x.crit >= bestCrit - 0.005).sort((a, b) => a.r.order - b.r.order)[0];
+const winner = eligible
+  .filter((x) => x.crit >= bestCrit - 0.005)
+  .sort((a, b) => (useOf(a)?.length ?? 0) - (useOf(b)?.length ?? 0) || a.r.order - b.r.order)[0];
 
 const clean = allSegs.filter((s) => s.label === 0).length;
 console.log(
   `Label-free selection: normal training clips only (${nFolds} fold(s), hold-out blocks of 3 clips, train on 7), ${segSeconds} s segments: ${clean} clean, ${allSegs.length - clean} injected (${draws} per kind per segment), kinds ${KINDS.join(', ')}; criterion = mean over folds and kinds of the per-fold, per-kind AUC\n`,
 );
-console.log(`| model | scoring | clip score | criterion (mean AUC) | ${KINDS.join(' | ')} | mean pAUC (FPR<=0.1) | clean segments flagged | train wall | score wall |`);
+console.log(
+  `| model | scoring | clip score | criterion (mean AUC) | ${KINDS.join(' | ')} | mean pAUC (FPR<=0.1) | clean segments flagged at ${NOMINAL.map((r) => `${100 * r} %`).join(' / ')} | train wall | score wall |`,
+);
 console.log(`|---|---|---|---|${KINDS.map(() => '---|').join('')}---|---|---|---|`);
 for (const x of rows) {
   const mark = x === winner ? '**' : '';
-  const flagged = x.r.cleanFlagged.every(Number.isNaN) ? '-' : `${(100 * mean(x.r.cleanFlagged)).toFixed(0)} %`;
+  const flagged = x.r.cleanFlagged.every(Number.isNaN) ? '-' : NOMINAL.map((_, k) => `${(100 * flaggedShare(x, k)).toFixed(1)} %`).join(' / ');
   console.log(
     `| ${mark}${x.r.model.name}${mark} | ${x.r.scoring} | ${mark}${x.r.rule}${mark} | ${mark}${fmt(x.crit)}${mark} | ${x.aucs.map(fmt).join(' | ')} | ${fmt(x.pcrit)} | ${flagged} | ${x.r.trainSec.map((s) => s.toFixed(0)).join('+')} s | ${x.r.scoreSec.map((s) => s.toFixed(1)).join('+')} s |`,
   );

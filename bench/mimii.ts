@@ -119,6 +119,11 @@ for (const v of VARIANTS) {
         const scoreSec = (performance.now() - ts) / 1000;
         const audioSec = clips.reduce((a, c) => a + c.durationSeconds, 0);
         const flaggedN = clips.filter((c, i) => c.anomaly && labels[i] === 0).length;
+        // Calibration check on the clean test clips: the combined decision at other nominal rates.
+        const atRate = (rate: number, label: 0 | 1) => clips.filter((c, i) => labels[i] === label && c.stats && c.stats.combinedP <= rate).length;
+        process.stderr.write(
+          `  ${input} combined decision at nominal 0.1 / 1 / 5 %: normal ${[0.001, 0.01, 0.05].map((r) => atRate(r, 0)).join(' / ')} of ${labels.filter((l) => l === 0).length}, abnormal ${[0.001, 0.01, 0.05].map((r) => atRate(r, 1)).join(' / ')} of ${labels.filter((l) => l === 1).length}\n`,
+        );
         const flaggedA = clips.filter((c, i) => c.anomaly && labels[i] === 1).length;
         for (const col of COLUMNS) {
           const scores = clips.map(col.of);

@@ -17,6 +17,18 @@
  *   spectrumDb ln(mean_m (x̄_m − ν_m)²)          the same in plain dB (bands with large
  *             level changes weigh more, however steady they are in normal audio)
  *   level     10·log10(mean power) dB FS          the loudness the spectral scores drop
+ *   bandMax   ln(max_m ((x̄_m − ν_m) / t_m)²)     the most changed band alone: a tone or a
+ *             narrow band that the mean over bands dilutes
+ *   profile   ln(mean_f ((v_f − π_f) / q_f)²)      v = the clip's pooled per-band mean and
+ *             per-band standard deviation over frames (2·nMels values): a diagonal
+ *             Mahalanobis distance on the DCASE-style clip statistics
+ *   knn       ln(min_r mean_f ((v_f − v_rf) / q_f)²)  the same vector's distance to the nearest
+ *             reference segment r (k = 1): normal sound with several operating states
+ *
+ * bandMax, profile, knn, spectrum, spectrumDb and level do not depend on the denoiser, so
+ * they are calibrated on segments of every training recording (`spectral` in
+ * fitClipCalibration; leave one recording out), not only on the few recordings set aside
+ * for the denoiser's own statistics (error, shift, peak).
  *
  * Calibration on normal data (`fitClipCalibration`, at training): reference segments of
  * normal audio the denoiser never trained on — parts of the training files set aside by
@@ -25,8 +37,11 @@
  * pooled band values. A reference segment's own distances are taken against band
  * references fitted without its recording (leave one recording out), and every
  * statistic's spread is measured across recordings, so recording-to-recording variation
- * (what a new clip shows) is in the reference, not just within-recording noise. Surprise
- * z = (value − mean) / sd; for `level` |z| (louder and quieter are both faults); for
+ * (what a new clip shows) is in the reference, not just within-recording noise. Surprise:
+ * t = (value − mean) / sd (|t| for `level`: louder and quieter are both faults) is judged
+ * as a new recording's predictive Student-t with g − 1 df and scale sd·sqrt(1 + 1/g), g
+ * the number of reference recordings, and z is the normal quantile of that tail
+ * probability (with 3 set-aside recordings a t of 5 is not rare; with 60 it is); for
  * `peak` the normal quantile of 1 − p.
  *
  * Combination rule (documented in docs/audio.md): the combined statistic is the largest z
@@ -57,6 +72,8 @@ export interface WindowContribution {
   spectrum: Float32Array;
   /** Mean square of the samples the window owns (linear, before loudness normalisation). */
   power: number;
+  /** Mean over the window's frames of the squared log-mel per band (dB²): the per-band spread. */
+  spectrumSq: Float32Array;
 }
 
 export interface BandReference {
@@ -67,6 +84,12 @@ export interface BandReference {
 export interface StatReference {
   mean: number;
   sd: number;
+  /**
+   * Degrees of freedom of the predictive Student-t for a new recording (recordings − 1);
+   * `sd` then already holds the predictive scale sd·sqrt(1 + 1/recordings). Absent in
+   * calibrations written before it: a plain normal tail.
+   */
+  df?: number;
 }
 
 /** Stored in the audio model's manifest as `features.clipCalibration`. */
@@ -83,6 +106,19 @@ export interface ClipCalibration {
   spectrumShift: StatReference;
   spectrumDb: StatReference;
   level: StatReference;
+  /**
+   * Model-free profile statistics (absent in calibrations written before them: their z is
+   * then 0). `profile` is the band reference of the 2·nMels vector [mean_m, sd_m];
+   * `profileRefs` the vectors of the reference segments (for knn); `spectralSegments` /
+   * `spectralRecordings` how many segments / recordings the model-free statistics saw.
+   */
+  profile?: BandReference;
+  profileRefs?: number[][];
+  bandMax?: StatReference;
+  profileDist?: StatReference;
+  knn?: StatReference;
+  spectralSegments?: number;
+  spectralRecordings?: number;
   /** Members of the combined score. */
   use: ClipStatistic[];
   /** Target false-alarm rate of the combined decision. */
@@ -92,7 +128,7 @@ export interface ClipCalibration {
 export interface ClipStatistics {
   windows: number;
   /** Pooled values: ln mean raw, max raw, ln shift, ln spectrum distance, level dB FS. */
-  values: { error: number; peak: number; shift: number; spectrum: number; spectrumDb: number; level: number };
+  values: { error: number; peak: number; shift: number; spectrum: number; spectrumDb: number; level: number; bandMax: number; profile: number; knn: number };
   /** Surprise of each statistic against normal (standard normal units, larger = stranger). */
   z: Record<ClipStatistic, number>;
   /** max z over the members, its Bonferroni p-value, 1 − p, and p ≤ the false-alarm rate. */
@@ -147,17 +183,89 @@ export function normalQuantileUpper(p: number): number {
   return Math.max(-40, Math.min(40, z));
 }
 
+/** ln Γ(x), Lanczos (g = 7, n = 9), x > 0. */
+function lnGamma(x: number): number {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGamma(1 - x);
+  x -= 1;
+  let a = c[0];
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction of the regularised incomplete beta (Numerical Recipes' betacf, modified Lentz). */
+function betaContinuedFraction(x: number, a: number, b: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-14) break;
+  }
+  return h;
+}
+
+/** Regularised incomplete beta I_x(a, b). */
+function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
+  return x < (a + 1) / (a + b + 2) ? (front * betaContinuedFraction(x, a, b)) / a : 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
+}
+
+/** Upper tail P(T ≥ t) of Student's t with df degrees of freedom (df = Infinity: the normal tail). */
+export function studentUpperTail(t: number, df: number): number {
+  if (!Number.isFinite(df)) return normalUpperTail(t);
+  const half = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? half : 1 - half;
+}
+
+/**
+ * Surprise of a value against a reference, in standard normal units: the normal quantile of
+ * its predictive upper-tail probability (Student-t with the reference's df when it has
+ * one), so z means the same for a statistic calibrated on 3 recordings as on 60.
+ */
+function surprise(standardised: number, r: StatReference): number {
+  return r.df === undefined ? standardised : normalQuantileUpper(studentUpperTail(standardised, r.df));
+}
+
 // ------------------------------------------------------------------------------ pooling
 
 /** Per-window contribution from a window's data ([nMels, W], dB), its level and its score. */
 export function windowContribution(data: Float32Array, nMels: number, frames: number, levelDb: number, raw: number, residual: Float32Array): WindowContribution {
   const spectrum = new Float32Array(nMels);
+  const spectrumSq = new Float32Array(nMels);
   for (let m = 0; m < nMels; m++) {
     let s = 0;
-    for (let j = 0; j < frames; j++) s += data[m * frames + j];
+    let s2 = 0;
+    for (let j = 0; j < frames; j++) {
+      const v = data[m * frames + j];
+      s += v;
+      s2 += v * v;
+    }
     spectrum[m] = s / frames;
+    spectrumSq[m] = s2 / frames;
   }
-  return { raw, residual, spectrum, power: Number.isFinite(levelDb) ? Math.pow(10, levelDb / 10) : 0 };
+  return { raw, residual, spectrum, spectrumSq, power: Number.isFinite(levelDb) ? Math.pow(10, levelDb / 10) : 0 };
 }
 
 interface Pooled {
@@ -166,14 +274,18 @@ interface Pooled {
   maxRaw: number;
   residual: Float64Array;
   spectrum: Float64Array;
+  /** [mean_m, sd_m] of the log-mel over the pooled frames (2·M values). */
+  profile: Float64Array;
   levelDb: number;
 }
 
 function pool(cs: readonly WindowContribution[]): Pooled {
   const n = cs.length;
-  const M = n > 0 ? cs[0].residual.length : 0;
-  const residual = new Float64Array(M);
+  const M = n > 0 ? cs[0].spectrum.length : 0;
+  const R = n > 0 ? cs[0].residual.length : 0;
+  const residual = new Float64Array(R);
   const spectrum = new Float64Array(M);
+  const sq = new Float64Array(M);
   let raw = 0;
   let maxRaw = -Infinity;
   let power = 0;
@@ -181,16 +293,20 @@ function pool(cs: readonly WindowContribution[]): Pooled {
     raw += c.raw;
     if (c.raw > maxRaw) maxRaw = c.raw;
     power += c.power;
+    for (let m = 0; m < R; m++) residual[m] += c.residual[m];
     for (let m = 0; m < M; m++) {
-      residual[m] += c.residual[m];
       spectrum[m] += c.spectrum[m];
+      sq[m] += c.spectrumSq[m];
     }
   }
+  for (let m = 0; m < R; m++) residual[m] /= n;
+  const profile = new Float64Array(2 * M);
   for (let m = 0; m < M; m++) {
-    residual[m] /= n;
     spectrum[m] /= n;
+    profile[m] = spectrum[m];
+    profile[M + m] = Math.sqrt(Math.max(0, sq[m] / n - spectrum[m] * spectrum[m]));
   }
-  return { n, meanRaw: raw / n, maxRaw, residual, spectrum, levelDb: 10 * Math.log10(power / n) };
+  return { n, meanRaw: raw / n, maxRaw, residual, spectrum, profile, levelDb: 10 * Math.log10(power / n) };
 }
 
 /** Smallest sd a band or statistic reference may have, so near-constant references do not explode z. */
@@ -207,6 +323,30 @@ function bandDistance(values: ArrayLike<number>, ref: BandReference, standardise
   return Math.log(s / M + 1e-12);
 }
 
+/** ln of the largest squared band-standardised deviation. */
+function bandMaxDistance(values: ArrayLike<number>, ref: BandReference): number {
+  let best = 0;
+  for (let m = 0; m < values.length; m++) {
+    const z = (values[m] - ref.mean[m]) / ref.sd[m];
+    if (z * z > best) best = z * z;
+  }
+  return Math.log(best + 1e-12);
+}
+
+/** ln of the smallest mean squared standardised distance to the reference vectors (k = 1). */
+function nearestDistance(values: ArrayLike<number>, refs: readonly ArrayLike<number>[], sd: readonly number[]): number {
+  let best = Infinity;
+  for (const r of refs) {
+    let s = 0;
+    for (let f = 0; f < values.length && s < best * values.length; f++) {
+      const z = (values[f] - r[f]) / sd[f];
+      s += z * z;
+    }
+    if (s / values.length < best) best = s / values.length;
+  }
+  return Math.log(best + 1e-12);
+}
+
 /** Statistics of pooled windows against a clip calibration (and the model's window calibration for `peak`). */
 export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalibration, windowCal: Calibration | null): ClipStatistics {
   const p = pool(cs);
@@ -217,8 +357,13 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     spectrum: bandDistance(p.spectrum, cal.spectrum),
     spectrumDb: bandDistance(p.spectrum, cal.spectrum, false),
     level: p.levelDb,
+    bandMax: cal.spectrum ? bandMaxDistance(p.spectrum, cal.spectrum) : Number.NaN,
+    profile: cal.profile ? bandDistance(p.profile, cal.profile) : Number.NaN,
+    knn: cal.profile && cal.profileRefs?.length ? nearestDistance(p.profile, cal.profileRefs, cal.profile.sd) : Number.NaN,
   };
-  const std = (v: number, r: StatReference) => (v - r.mean) / r.sd;
+  const std = (v: number, r: StatReference) => surprise((v - r.mean) / r.sd, r);
+  // Calibrations written before a statistic existed give it no surprise (z 0), never NaN.
+  const stdOpt = (v: number, r: StatReference | undefined) => (r && Number.isFinite(v) ? std(v, r) : 0);
   const peakP = windowCal ? Math.min(1, p.n * exceedanceProbability(windowCal, p.maxRaw)) : 1;
   const z: Record<ClipStatistic, number> = {
     error: std(values.error, cal.error),
@@ -226,7 +371,10 @@ export function clipStatistics(cs: readonly WindowContribution[], cal: ClipCalib
     shift: std(values.shift, cal.shift),
     spectrum: std(values.spectrum, cal.spectrumShift),
     spectrumDb: std(values.spectrumDb, cal.spectrumDb),
-    level: Number.isFinite(values.level) ? Math.abs(std(values.level, cal.level)) : 0,
+    level: Number.isFinite(values.level) ? surprise(Math.abs(values.level - cal.level.mean) / cal.level.sd, cal.level) : 0,
+    bandMax: stdOpt(values.bandMax, cal.bandMax),
+    profile: stdOpt(values.profile, cal.profileDist),
+    knn: stdOpt(values.knn, cal.knn),
   };
   const use = cal.use.length ? cal.use : (['error'] as ClipStatistic[]);
   let top = use[0];
@@ -330,57 +478,119 @@ function crossReference(values: number[], groups: number[], floor: number): Stat
   return { mean: all.mean, sd: Math.max(Math.sqrt(ss / values.length), all.sd, floor) };
 }
 
+function checkedSegments(segments: WindowContribution[][], groupsIn: number[] | undefined, what: string): { segs: WindowContribution[][]; groups: number[] } {
+  const kept = segments.map((s, i) => [s, groupsIn?.[i] ?? i] as const).filter(([s]) => s.length > 0);
+  const segs = kept.map(([s]) => s);
+  const groups = kept.map(([, g]) => g);
+  if (segs.length < 3 || new Set(groups).size < 2)
+    throw new RangeError(`${what} needs at least 3 reference segments from 2 recordings, got ${segs.length} from ${new Set(groups).size}`);
+  return { segs, groups };
+}
+
+/** Largest number of stored profile vectors (knn references): bounds the manifest and the cost per clip. */
+export const MAX_PROFILE_REFS = 256;
+
+/** Reference segments for the model-free statistics (no denoiser output needed). */
+export interface SpectralSegments {
+  segments: WindowContribution[][];
+  groups: number[];
+}
+
 /**
  * Fits the clip calibration from reference segments of held-out normal windows (one list
  * per segment, in time order). `groups[i]` names the recording segment i came from
  * (default: every segment its own): band references for a segment's own distance leave
  * its whole recording out, and every statistic's spread is measured across recordings
  * (crossReference). Needs at least 3 segments from at least 2 recordings.
+ *
+ * `spectral`, when given, holds segments of *more* normal recordings (typically every
+ * training recording: the model-free statistics do not care whether the denoiser trained
+ * on them) for spectrum, spectrumDb, bandMax, profile, knn and level; `segments` then only
+ * calibrate error and shift. More recordings make those references and spreads far less
+ * noisy than the few set-aside clips alone.
  */
 export function fitClipCalibration(
   segments: WindowContribution[][],
-  opts: { use?: ClipStatistic[]; falseAlarmRate: number; groups?: number[] },
+  opts: { use?: ClipStatistic[]; falseAlarmRate: number; groups?: number[]; spectral?: SpectralSegments },
 ): ClipCalibration {
-  const kept = segments.map((s, i) => [s, opts.groups?.[i] ?? i] as const).filter(([s]) => s.length > 0);
-  const segs = kept.map(([s]) => s);
-  const groups = kept.map(([, g]) => g);
-  if (segs.length < 3 || new Set(groups).size < 2)
-    throw new RangeError(`clip calibration needs at least 3 reference segments from 2 recordings, got ${segs.length} from ${new Set(groups).size}`);
+  const { segs, groups } = checkedSegments(segments, opts.groups, 'clip calibration');
   const pooled = segs.map(pool);
   const residuals = pooled.map((p) => p.residual);
-  const spectra = pooled.map((p) => p.spectrum);
   const shift: number[] = [];
+  pooled.forEach((p, i) => {
+    shift.push(bandDistance(p.residual, bandReference(residuals, (j) => groups[j] !== groups[i])));
+  });
+
+  const sp = opts.spectral ? checkedSegments(opts.spectral.segments, opts.spectral.groups, 'spectral calibration') : { segs, groups };
+  const sPooled = opts.spectral ? sp.segs.map(pool) : pooled;
+  const sGroups = sp.groups;
+  const spectra = sPooled.map((p) => p.spectrum);
+  const profiles = sPooled.map((p) => p.profile);
+  const profileRef = bandReference(profiles);
   const spec: number[] = [];
   const specDb: number[] = [];
-  pooled.forEach((p, i) => {
-    const other = (j: number) => groups[j] !== groups[i];
-    shift.push(bandDistance(p.residual, bandReference(residuals, other)));
+  const bandMax: number[] = [];
+  const profileDist: number[] = [];
+  const knn: number[] = [];
+  sPooled.forEach((p, i) => {
+    const other = (j: number) => sGroups[j] !== sGroups[i];
     const ref = bandReference(spectra, other);
     spec.push(bandDistance(p.spectrum, ref));
     specDb.push(bandDistance(p.spectrum, ref, false));
+    bandMax.push(bandMaxDistance(p.spectrum, ref));
+    profileDist.push(bandDistance(p.profile, bandReference(profiles, other)));
+    knn.push(nearestDistance(p.profile, profiles.filter((_, j) => other(j)), profileRef.sd));
   });
-  const levels = pooled.map((p) => p.levelDb);
+  const levels = sPooled.map((p) => p.levelDb);
   const finite = levels.map(Number.isFinite);
+  // knn references: every segment, or an even subset when there are too many.
+  const step = Math.max(1, profiles.length / MAX_PROFILE_REFS);
+  const refs: number[][] = [];
+  for (let k = 0; Math.floor(k * step) < profiles.length && refs.length < MAX_PROFILE_REFS; k++)
+    refs.push(Array.from(profiles[Math.floor(k * step)], (v) => Math.round(v * 1e4) / 1e4));
+  // Predictive references for a new recording: a statistic's mean and spread are estimated
+  // from g recordings (segments of one recording are not independent draws), so a new
+  // recording's value follows a Student-t with g − 1 df and scale sd·sqrt(1 + 1/g).
+  const g = new Set(groups).size;
+  const sg = new Set(sGroups).size;
+  const predictive = (r: StatReference, recordings: number): StatReference => ({
+    mean: r.mean,
+    sd: r.sd * Math.sqrt(1 + 1 / recordings),
+    df: Math.max(1, recordings - 1),
+  });
   return {
     version: CLIP_CALIBRATION_VERSION,
     segments: segs.length,
     windowsPerSegment: segs.reduce((s, x) => s + x.length, 0) / segs.length,
     residual: bandReference(residuals),
     spectrum: bandReference(spectra),
-    error: crossReference(
-      pooled.map((p) => Math.log(Math.max(p.meanRaw, 1e-12))),
-      groups,
-      SD_FLOOR.log,
+    error: predictive(
+      crossReference(
+        pooled.map((p) => Math.log(Math.max(p.meanRaw, 1e-12))),
+        groups,
+        SD_FLOOR.log,
+      ),
+      g,
     ),
     // Distances are already taken against other recordings: their own spread is the reference.
-    shift: meanSd(shift, SD_FLOOR.log),
-    spectrumShift: meanSd(spec, SD_FLOOR.log),
-    spectrumDb: meanSd(specDb, SD_FLOOR.log),
-    level: crossReference(
-      levels.filter((_, i) => finite[i]),
-      groups.filter((_, i) => finite[i]),
-      SD_FLOOR.levelDb,
+    shift: predictive(meanSd(shift, SD_FLOOR.log), g),
+    spectrumShift: predictive(meanSd(spec, SD_FLOOR.log), sg),
+    spectrumDb: predictive(meanSd(specDb, SD_FLOOR.log), sg),
+    level: predictive(
+      crossReference(
+        levels.filter((_, i) => finite[i]),
+        sGroups.filter((_, i) => finite[i]),
+        SD_FLOOR.levelDb,
+      ),
+      sg,
     ),
+    profile: profileRef,
+    profileRefs: refs,
+    bandMax: predictive(meanSd(bandMax, SD_FLOOR.log), sg),
+    profileDist: predictive(meanSd(profileDist, SD_FLOOR.log), sg),
+    knn: predictive(meanSd(knn, SD_FLOOR.log), sg),
+    spectralSegments: sPooled.length,
+    spectralRecordings: new Set(sGroups).size,
     use: opts.use ?? DEFAULT_CLIP_STATISTICS,
     falseAlarmRate: opts.falseAlarmRate,
   };

@@ -14,7 +14,7 @@ import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResul
 import type { TrainProgress } from '../model/trainer.js';
 import { InputError, TrainingError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { fitClipCalibration, windowContribution, type ClipCalibration, type WindowContribution } from './clip-stats.js';
+import { fitClipCalibration, windowContribution, type ClipCalibration, type SpectralSegments, type WindowContribution } from './clip-stats.js';
 import { audioFeaturesRecord, type AudioConfig } from '../config/audio.js';
 import { bandCentresHz, bandNames, fileWindows, type FileFeatureStats } from './features.js';
 
@@ -75,16 +75,16 @@ export function calibrationFileIndices(n: number, fraction: number): number[] {
 }
 
 /** Reference segments and the recording (index into the lists) each came from. */
-export interface Segments {
-  segments: Window[][];
+export interface Segments<T = Window> {
+  segments: T[][];
   groups: number[];
 }
 
 /** Cuts lists of windows into at least `minSegments` contiguous parts in all (each of >= minWindows windows where possible). */
-export function cutSegments(lists: Window[][], minSegments: number, minWindows = 4): Segments {
+export function cutSegments<T>(lists: T[][], minSegments: number, minWindows = 4): Segments<T> {
   const usable = lists.filter((ws) => ws.length > 0);
   const parts = Math.max(1, Math.ceil(minSegments / Math.max(1, usable.length)));
-  const out: Segments = { segments: [], groups: [] };
+  const out: Segments<T> = { segments: [], groups: [] };
   usable.forEach((t, g) => {
     const size = Math.max(Math.min(minWindows, t.length), Math.ceil(t.length / parts));
     for (let i = 0; i < t.length; i += size) {
@@ -112,7 +112,13 @@ export function tailSegments(bySource: Window[][], fraction: number, minSegments
  * Clip calibration (clip-stats.ts) of a trained model from reference segments of normal
  * windows it never trained on, scored through ORT exactly as `score` scores.
  */
-export async function fitAudioClipCalibration(modelDir: string, { segments, groups }: Segments, config: AudioConfig, log: Logger): Promise<ClipCalibration> {
+export async function fitAudioClipCalibration(
+  modelDir: string,
+  { segments, groups }: Segments,
+  config: AudioConfig,
+  log: Logger,
+  spectral?: SpectralSegments,
+): Promise<ClipCalibration> {
   const a = config.audio;
   if (segments.length < 3 || new Set(groups).size < 2)
     throw new TrainingError(`too little held-out audio for the clip calibration: ${segments.length} reference segment(s) from ${new Set(groups).size} recording(s), need 3 from 2`);
@@ -123,7 +129,7 @@ export async function fitAudioClipCalibration(modelDir: string, { segments, grou
       const rs = await det.scorer.scoreRaw(seg);
       contributions.push(rs.map((r, i) => windowContribution(seg[i].data, a.nMels, a.frames, seg[i].levelDb ?? Number.NaN, r.raw, r.channelResiduals)));
     }
-    return fitClipCalibration(contributions, { use: a.clipScores, falseAlarmRate: config.calibration.targetFalseAlarmRate, groups });
+    return fitClipCalibration(contributions, { use: a.clipScores, falseAlarmRate: config.calibration.targetFalseAlarmRate, groups, spectral });
   } finally {
     await det.close();
   }
@@ -138,6 +144,33 @@ async function clipWindows(file: string, config: AudioConfig): Promise<Window[]>
 
 /** Reference segments wanted from the calibration clips (each clip cut into parts). */
 const CALIBRATION_SEGMENTS = 12;
+
+/** Parts each recording is cut into for the model-free statistics, and how many recordings at most. */
+const SPECTRAL_PARTS = 4;
+const SPECTRAL_MAX_FILES = 64;
+
+/**
+ * Reference segments for the model-free clip statistics (spectrum, bandMax, profile, knn,
+ * level): every training file (at most SPECTRAL_MAX_FILES, evenly spaced), each cut into
+ * SPECTRAL_PARTS parts at the scoring hop. Only the per-window pooled values are kept, not
+ * the windows; the denoiser is not needed (raw 0, no residual).
+ */
+export async function spectralSegments(files: string[], config: AudioConfig): Promise<SpectralSegments> {
+  const a = config.audio;
+  const n = Math.min(files.length, SPECTRAL_MAX_FILES);
+  const picked = Array.from({ length: n }, (_, i) => files[Math.floor((i * files.length) / n)]);
+  const out: SpectralSegments = { segments: [], groups: [] };
+  const none = new Float32Array(0);
+  for (let g = 0; g < picked.length; g++) {
+    const ws = await clipWindows(picked[g], config);
+    const cs = ws.map((w) => windowContribution(w.data, a.nMels, a.frames, w.levelDb ?? Number.NaN, 0, none));
+    for (const seg of cutSegments([cs], SPECTRAL_PARTS, 2).segments) {
+      out.segments.push(seg);
+      out.groups.push(g);
+    }
+  }
+  return out;
+}
 
 /**
  * Trains an audio model; the manifest's `features` keeps the audio settings and the clip
@@ -166,7 +199,8 @@ export async function runAudioTrainJob(opts: AudioTrainJobOptions): Promise<Trai
   const segments = calFiles.length
     ? cutSegments(await Promise.all(calFiles.map((f) => clipWindows(f, config))), CALIBRATION_SEGMENTS)
     : tailSegments(collected.bySource, config.train.validationSplit);
-  const fitted = await fitAudioClipCalibration(opts.outDir, segments, config, opts.log);
+  const spectral = await spectralSegments(opts.files, config);
+  const fitted = await fitAudioClipCalibration(opts.outDir, segments, config, opts.log, new Set(spectral.groups).size >= 2 ? spectral : undefined);
   const clipCalibration = { ...fitted, files: calFiles.map((f) => path.basename(f)), source: calFiles.length ? 'held-out clips' : 'validation tails' };
   const manifest = { ...job.manifest, features: { ...features, clipCalibration } };
   await writeModelDir(opts.outDir, new Uint8Array(await readFile(path.join(opts.outDir, ONNX_FILE))), manifest);

@@ -29,9 +29,9 @@ import { z } from 'zod';
 import { coreConfigSchema } from './core.js';
 
 /** The clip / horizon statistics (src/audio/clip-stats.ts computes them); here so the schema sits in config. */
-export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level'] as const;
+export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level', 'bandMax', 'profile', 'knn'] as const;
 export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
-export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'level'];
+export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'spectrumDb', 'level'];
 
 export const AUDIO_FEATURES_KIND = 'audio-logmel';
 export const AUDIO_FEATURES_VERSION = 1;
@@ -49,7 +49,7 @@ export const audioSchema = z
     nFft: z.number().int().refine(isPow2, 'nFft must be a power of two').default(1024),
     /** STFT hop in samples (<= nFft). */
     hop: z.number().int().min(1).default(512),
-    /** Default 128: picked label-free (bench/audio-select.ts); config/audio.yaml also sets fMin 100. */
+    /** Default 128: picked label-free (bench/audio-select.ts); config/audio.yaml sets fMin 0 (fourth selection run, docs/audio.md). */
     nMels: z.number().int().min(1).max(512).default(128),
     /** Default 0 (any sample rate); config/audio.yaml ships 100 Hz for 16 kHz machine sound. */
     fMin: z.number().min(0).default(0),
@@ -78,7 +78,10 @@ export const audioSchema = z
     /**
      * Members of the combined clip / horizon score (clip-stats.ts): error (mean squared
      * error), peak (largest window error: transients), shift (pooled signed residual per
-     * band), spectrum (pooled log-mel shape per band), level (RMS level, dB FS).
+     * band), spectrum / spectrumDb (pooled log-mel shape per band, standardised / dB),
+     * level (RMS level, dB FS), bandMax (most changed band), profile (per-band mean + sd,
+     * diagonal Mahalanobis), knn (nearest reference profile). Default chosen label-free
+     * (docs/audio.md, fourth selection run).
      */
     clipScores: z.array(z.enum(CLIP_STATISTICS)).min(1).default([...DEFAULT_CLIP_STATISTICS]),
     /**

@@ -256,7 +256,7 @@ calibration: { targetFalseAlarmRate: 0.01 }
     expect(c.status).toBe(0);
     const lines = c.stdout.trim().split('\n');
     expect(lines[0]).toBe(
-      'clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s,combined_z,top_statistic,error_z,peak_z,shift_z,spectrum_z,spectrumDb_z,level_z',
+      'clip,score,raw,max_window_score,max_window_raw,anomaly,label,windows,level_db,top_band_hz,top_frame_s,combined_z,top_statistic,error_z,peak_z,shift_z,spectrum_z,spectrumDb_z,level_z,bandMax_z,profile_z,knn_z',
     );
     const [normalRow, abnormalRow] = [lines[1].split(','), lines[2].split(',')];
     expect(normalRow[6]).toBe('0');
@@ -264,7 +264,7 @@ calibration: { targetFalseAlarmRate: 0.01 }
     // The combined clip decision flags the tone clip, not the normal one; the z columns are filled.
     expect([normalRow[5], abnormalRow[5]]).toEqual(['0', '1']);
     expect(Number(abnormalRow[11])).toBeGreaterThan(Number(normalRow[11]));
-    expect(['error', 'shift', 'level']).toContain(abnormalRow[12]);
+    expect(['error', 'spectrumDb', 'level']).toContain(abnormalRow[12]);
     expect(abnormalRow.slice(13).every((v) => Number.isFinite(Number(v)))).toBe(true);
   });
 });
