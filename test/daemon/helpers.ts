@@ -223,7 +223,23 @@ export async function writeConfig(dir: string, name: string, config: unknown): P
   return file;
 }
 
-/** The daemon as a child process: `node dist/src/cli/main.js serve --config file`. */
+/**
+ * Waits until the daemon's consumer lag is 0 on all `partitions` of its input (/metrics; the
+ * gauge is set after each batch, so a partition it has read nothing of yet does not count).
+ */
+export async function caughtUp(p: ServeProcess, partitions: number, timeoutMs = 120_000): Promise<void> {
+  await p.waitFor(() => p.log('serving').length > 0, 'serving');
+  const port = Number(p.log('serving')[0].http);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+    const lags = text.split('\n').filter((l) => l.startsWith('noisefloor_consumer_lag_messages{'));
+    if (lags.length === partitions && lags.every((l) => Number(l.split(' ').at(-1)) === 0)) return;
+    if (Date.now() > deadline) throw new Error(`consumer lag not 0 on ${partitions} partitions after ${timeoutMs} ms: ${JSON.stringify(lags)}`);
+    await sleep(200);
+  }
+}
+
 /** SIGKILLs the daemons a test left running (afterEach), so no process outlives its test. */
 export async function killRunning(running: ServeProcess[]): Promise<void> {
   for (const p of running.splice(0)) {
@@ -234,6 +250,7 @@ export async function killRunning(running: ServeProcess[]): Promise<void> {
   }
 }
 
+/** The daemon as a child process: `node dist/src/cli/main.js serve --config file`. */
 export class ServeProcess {
   readonly proc: ChildProcess;
   readonly stdout: string[] = [];
