@@ -105,6 +105,8 @@ export class KafkaSource implements Source {
   private activeBatches = 0;
   private commitTimer: NodeJS.Timeout | null = null;
   private committing: Promise<void> | null = null;
+  /** One more commit after the one in flight (see commitNow). */
+  private commitAfter: Promise<void> | null = null;
   private readonly deadLetterSends = new Set<Promise<void>>();
   private readonly rejectCounts: Record<string, number> = {};
   private readonly lastRejectLog = new Map<string, { at: number; suppressed: number }>();
@@ -604,9 +606,18 @@ export class KafkaSource implements Source {
   /**
    * Writes the changed stream states (acknowledged) and then commits every lane's commit
    * point that moved since the last commit. Nothing is committed when the state write fails.
+   * A call while a commit is in flight runs one more after it (calls meanwhile share it): the
+   * one in flight took its commit points before, so returning it would leave what was done
+   * since uncommitted, the shutdown's final commit included.
    */
   commitNow(): Promise<void> {
-    if (this.committing) return this.committing;
+    if (this.committing) {
+      this.commitAfter ??= this.committing.then(() => {
+        this.commitAfter = null;
+        return this.commitNow();
+      });
+      return this.commitAfter;
+    }
     const run = async () => {
       const gen = this.generation;
       const commits = this.ctx.registry.commits();
