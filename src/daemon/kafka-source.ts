@@ -124,8 +124,8 @@ export class KafkaSource implements Source {
       return (entry) => {
         write(entry);
         // kafkajs's only signal of an out-of-range reset (consumerGroup.recoverFromOffsetOutOfRange).
-        const { message, topic, partition } = entry.log as { message: string; topic?: unknown; partition?: unknown };
-        if (message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') this.offsetOutOfRange(topic, partition);
+        const { message, topic, partition } = entry.log as { message?: unknown; topic?: unknown; partition?: unknown };
+        if (typeof message === 'string' && message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') this.offsetOutOfRange(topic, partition);
       };
     };
     this.kafka = new KafkaClient(clientConfig);
