@@ -1,5 +1,6 @@
 /** Shared pieces of the serve integration tests: tiny model, data, the CLI process, topics. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -250,21 +251,32 @@ export async function killRunning(running: ServeProcess[]): Promise<void> {
   }
 }
 
-/** The daemon as a child process: `node dist/src/cli/main.js serve --config file`. */
+/**
+ * The daemon as a child process: `node dist/src/cli/main.js serve --config file`. Its TMPDIR
+ * is a folder of its own, removed when it exits: a daemon that trains its start-up model
+ * (bootstrap) removes it on a clean stop, but a SIGKILLed one cannot.
+ */
 export class ServeProcess {
   readonly proc: ChildProcess;
+  readonly tmp: string;
   readonly stdout: string[] = [];
   readonly logs: Record<string, unknown>[] = [];
   readonly exited: Promise<number | null>;
   private waiters: { pred: () => boolean; resolve: () => void }[] = [];
 
   constructor(configFile: string, env: Record<string, string> = {}) {
+    this.tmp = mkdtempSync(path.join(tmpdir(), 'nf-serve-proc-'));
     this.proc = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
       cwd: ROOT,
-      env: { ...process.env, NOISEFLOOR_LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, TMPDIR: this.tmp, NOISEFLOOR_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((r) => this.proc.once('exit', (code) => r(code)));
+    this.exited = new Promise((r) =>
+      this.proc.once('exit', (code) => {
+        rmSync(this.tmp, { recursive: true, force: true });
+        r(code);
+      }),
+    );
     lines(this.proc.stdout!, (l) => {
       this.stdout.push(l);
       this.check();
