@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
+import { retryKafka, sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
 import { ServeProcess, createTopics, kafkaConfig, killRunning, produce, streamData, trainTinyModel, writeConfig } from './helpers.js';
 
 let model: { dir: string; tmp: string };
@@ -107,7 +107,7 @@ describe('serve: commit failures and broker limits', () => {
     expect(d.log('state changelog topic created')[0]).toMatchObject({ topic: changelog, cleanupPolicy: 'compact' });
 
     const admin = kafka.admin();
-    await admin.connect();
+    await retryKafka('admin connect', () => admin.connect());
     try {
       await admin.deleteTopics({ topics: [changelog] });
     } finally {

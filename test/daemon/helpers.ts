@@ -377,7 +377,7 @@ export function kafkaConfig(o: { brokers: string[]; modelDir: string; topic: str
  */
 export async function waitForCommit(kafka: Kafka, groupId: string, topic: string, timeoutMs = 60_000): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
+  await retryKafka('admin connect', () => admin.connect());
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
