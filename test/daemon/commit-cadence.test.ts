@@ -11,48 +11,28 @@
  * saw only part of the re-emitted windows (28 of 120 in loaded runs; nothing had been
  * committed).
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { ServeProcess, caughtUp, createTopics, expectedWindows, kafkaConfig, keyOf, killRunning, produce, readTopic, streamData, trainTinyModel, writeConfig, type OutRecord } from './helpers.js';
+import { expect, it } from 'vitest';
+import { sharedKafkaBrokers, testKafka } from '../support/kafka/client.js';
+import { caughtUp, daemonFixture, expectedWindows, freshTopics, kafkaConfig, keyOf, produce, readTopic, streamData, writeConfig, type OutRecord } from './helpers.js';
 
-let model: { dir: string; tmp: string };
-const running: ServeProcess[] = [];
-
-beforeAll(async () => {
-  model = await trainTinyModel();
-}, 300_000);
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
+const fx = daemonFixture();
 
 /** Kills a daemon after `n` windows, restarts it, returns how many of the first daemon's windows came out again. */
 async function rescoredAfterKill(extra: Record<string, unknown>, n: number): Promise<{ before: number; rescored: number }> {
   const brokers = sharedKafkaBrokers();
   const kafka = testKafka(brokers);
-  const topic = uniqueName('nf-in');
-  const out = uniqueName('nf-out');
-  const groupId = uniqueName('nf-group');
-  await createTopics(kafka, [
-    { topic, numPartitions: 2 },
-    { topic: out, numPartitions: 1 },
-  ]);
+  const { topic, out, groupId } = await freshTopics(kafka, { partitions: 2 });
   const streams = ['q0', 'q1', 'q2', 'q3'];
   const steps = 400;
   await produce(kafka, topic, streamData(streams, steps), streams, 2);
-  const cfg = { ...kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId, extra }), batching: { maxBatch: 4, maxWaitMs: 5, queueCapacity: 16 } };
-  const file = await writeConfig(model.tmp, groupId, cfg);
-  const a = new ServeProcess(file);
-  running.push(a);
+  const cfg = { ...kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId, extra }), batching: { maxBatch: 4, maxWaitMs: 5, queueCapacity: 16 } };
+  const file = await writeConfig(fx.model.tmp, groupId, cfg);
+  const a = fx.start(file);
   await a.waitFor(() => a.stdout.length >= n, `${n} windows scored`);
   a.kill('SIGKILL');
   await a.exited;
   const killed = new Set(a.stdout.map((l) => keyOf(JSON.parse(l) as OutRecord)));
-  const b = new ServeProcess(file);
-  running.push(b);
+  const b = fx.start(file);
   const want = expectedWindows(streams, steps);
   await b.waitFor(() => new Set([...killed, ...b.stdout.map((l) => keyOf(JSON.parse(l) as OutRecord))]).size >= want.size, 'the rest scored', 120_000);
   // Nothing lost either way.

@@ -1,18 +1,19 @@
 /** Shared pieces of the serve integration tests: tiny model, data, the CLI process, topics. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs, { type Kafka } from 'kafkajs';
 import YAML from 'yaml';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { coreConfigSchema } from '../../src/config/core.js';
 import { generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
 import { runTrainJob } from '../../src/pipeline/train.js';
 import { silentLogger } from '../../src/util/log.js';
-import { retryKafka, waitForPartitionLeaders } from '../support/kafka/client.js';
+import { retryKafka, uniqueName, waitForPartitionLeaders } from '../support/kafka/client.js';
 
 const { Partitioners } = kafkajs;
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,6 +43,57 @@ export async function trainTinyModel(): Promise<{ dir: string; tmp: string }> {
   const dir = path.join(tmp, 'model');
   await runTrainJob({ files, outDir: dir, config, log: silentLogger });
   return { dir, tmp };
+}
+
+export interface DaemonFixture {
+  /** The tiny model (trained in beforeAll; reading it earlier throws). */
+  readonly model: { dir: string; tmp: string };
+  /** Starts `serve` with a config file; the daemon is SIGKILLed after the test if still running. */
+  start(configFile: string, env?: Record<string, string>): ServeProcess;
+}
+
+/**
+ * The fixture of a daemon test file, called at its top level: the tiny model trained once
+ * (beforeAll), every daemon a test started killed after it (afterEach), the model's folder
+ * removed at the end (afterAll).
+ */
+export function daemonFixture(): DaemonFixture {
+  let model: { dir: string; tmp: string } | undefined;
+  const running: ServeProcess[] = [];
+  beforeAll(async () => {
+    model = await trainTinyModel();
+  }, 300_000);
+  afterEach(() => killRunning(running));
+  afterAll(async () => {
+    if (model) await rm(model.tmp, { recursive: true, force: true });
+  });
+  return {
+    get model() {
+      if (!model) throw new Error('daemonFixture: the model is trained in beforeAll');
+      return model;
+    },
+    start(configFile, env) {
+      const p = new ServeProcess(configFile, env);
+      running.push(p);
+      return p;
+    },
+  };
+}
+
+/**
+ * Fresh topics for one test, created with their partition leaders waited for: the input
+ * topic (`partitions`), the output topic (1 partition), `extra` topics (1 partition each,
+ * named after their prefixes), and an unused group id.
+ */
+export async function freshTopics(
+  kafka: Kafka,
+  o: { partitions: number; extra?: string[] },
+): Promise<{ topic: string; out: string; groupId: string; extra: string[] }> {
+  const topic = uniqueName('nf-in');
+  const out = uniqueName('nf-out');
+  const extra = (o.extra ?? []).map((prefix) => uniqueName(prefix));
+  await createTopics(kafka, [{ topic, numPartitions: o.partitions }, { topic: out, numPartitions: 1 }, ...extra.map((t) => ({ topic: t, numPartitions: 1 }))]);
+  return { topic, out, groupId: uniqueName('nf-group'), extra };
 }
 
 export interface Msg {

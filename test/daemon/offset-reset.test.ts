@@ -7,48 +7,25 @@
  * CLI). Found as the audio-stream SIGKILL flake, where the shared test broker's time
  * retention deleted records stamped 2024 under a running test.
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { retryKafka, sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { H, ServeProcess, T0, W, createTopics, kafkaConfig, killRunning, produce, streamData, trainTinyModel, writeConfig, type OutRecord } from './helpers.js';
+import { expect, it } from 'vitest';
+import { retryKafka, sharedKafkaBrokers, testKafka } from '../support/kafka/client.js';
+import { H, T0, W, daemonFixture, freshTopics, kafkaConfig, produce, streamData, writeConfig, type OutRecord, type ServeProcess } from './helpers.js';
 
-let model: { dir: string; tmp: string };
-const running: ServeProcess[] = [];
-
-beforeAll(async () => {
-  model = await trainTinyModel();
-}, 300_000);
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
-
-function start(file: string): ServeProcess {
-  const p = new ServeProcess(file);
-  running.push(p);
-  return p;
-}
+const fx = daemonFixture();
+const start = (file: string) => fx.start(file);
 
 const records = (p: ServeProcess) => p.stdout.map((l) => JSON.parse(l) as OutRecord);
 
 it('records deleted below the committed offset: a warning names topic/partition/offset, states are re-seeked, scoring goes on along each grid', async () => {
   const brokers = sharedKafkaBrokers();
   const kafka = testKafka(brokers);
-  const topic = uniqueName('nf-reset-in');
-  const out = uniqueName('nf-reset-out');
-  const groupId = uniqueName('nf-reset');
-  await createTopics(kafka, [
-    { topic, numPartitions: 2 },
-    { topic: out, numPartitions: 1 },
-  ]);
+  const { topic, out, groupId } = await freshTopics(kafka, { partitions: 2 });
   const streams = ['r0', 'r1', 'r2', 'r3'];
   const steps = 400;
   const gap = 160;
   const data = streamData(streams, steps);
   await produce(kafka, topic, data.filter((m) => m.step < gap), streams, 2);
-  const file = await writeConfig(model.tmp, groupId, kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId }));
+  const file = await writeConfig(fx.model.tmp, groupId, kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId }));
 
   // A scores the first part and stops cleanly: offsets committed, states in the changelog.
   const a = start(file);
