@@ -282,6 +282,8 @@ export class KafkaSource implements Source {
     this.ctx.registry.dropAll();
     this.restored.clear();
     this.lastCommitted.clear();
+    // kafkajs resolves the committed offsets again after a join (and logs a reset again if one is still out of range).
+    this.offsetResets.clear();
     this.assigned = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }));
     const keep = new Set(this.assigned.flatMap((a) => a.partitions.map((p) => laneKey(a.topic, p))));
     const revoked: string[] = [];
