@@ -8,6 +8,8 @@ export default defineConfig({
     exclude: process.env.NOISEFLOOR_SLOW_TESTS === '1' ? ['**/node_modules/**'] : ['**/node_modules/**', 'test/**/*.slow.test.ts'],
     // One real Kafka broker (KRaft, from Maven Central jars) shared by the tests that need it.
     globalSetup: ['./test/support/kafka/global-setup.ts'],
+    // Folders made with tempDir() are removed after each test file.
+    setupFiles: ['./test/support/cleanup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     // Two cores: test files that train models or start brokers must not all run at once.

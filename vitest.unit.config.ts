@@ -27,6 +27,7 @@ export const UNIT_TESTS = [
 export default defineConfig({
   test: {
     include: UNIT_TESTS,
+    setupFiles: ['./test/support/cleanup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     maxWorkers: 2,

@@ -16,6 +16,14 @@
  * partition. When the window queue is full, the consumer pauses all its partitions and
  * resumes once the queue has drained to half (heartbeating while it waits).
  *
+ * Offset reset: when a partition's fetch position is out of range (its messages were
+ * deleted by retention or deleteRecords, or the log was truncated), kafkajs moves it to
+ * the earliest or latest offset (fromBeginning) and says so only in its log. The source
+ * watches for that line, logs a warning naming topic, partition and the offset it was at,
+ * and re-seeks the partition's stream states to the first offset read after the jump
+ * (StreamRegistry.reseek), so streams go on along their grids instead of skipping by
+ * offsets that now name other messages.
+ *
  * Rebalance: kafkajs re-reads every assigned partition from its committed offset after a
  * rebalance, so all partition state is dropped (a new generation) and restored from the
  * changelog (each assigned partition's changelog partition read to its end, in parallel,
@@ -77,7 +85,9 @@ export class KafkaSource implements Source {
   private readonly decodeAudio: ((msg: RawMessage) => PcmAudioMessage) | null = null;
   private assigned: { topic: string; partitions: number[] }[] = [];
   private generation = 0;
-  private committedAtJoin: Promise<Map<string, string | null>> = Promise.resolve(new Map());
+  private committedAtJoin: Promise<Map<string, { offset: string; metadata: string | null }>> = Promise.resolve(new Map());
+  /** Partitions kafkajs reset after an out-of-range fetch, with the offset they were at; re-seeked at their next batch. */
+  private readonly offsetResets = new Map<string, number | null>();
   /** Per assigned partition: its changelog restore (started on assignment). */
   private restores = new Map<string, Promise<Map<string, { state: StreamState; encoded: string | null }>>>();
   private restored = new Set<string>();
@@ -95,6 +105,8 @@ export class KafkaSource implements Source {
   private activeBatches = 0;
   private commitTimer: NodeJS.Timeout | null = null;
   private committing: Promise<void> | null = null;
+  /** One more commit after the one in flight (see commitNow). */
+  private commitAfter: Promise<void> | null = null;
   private readonly deadLetterSends = new Set<Promise<void>>();
   private readonly rejectCounts: Record<string, number> = {};
   private readonly lastRejectLog = new Map<string, { at: number; suppressed: number }>();
@@ -105,7 +117,18 @@ export class KafkaSource implements Source {
     private readonly ctx: SourceContext,
     private readonly opts: KafkaSourceOptions,
   ) {
-    this.kafka = new KafkaClient(kafkaClientConfig(cfg, ctx.log.child({ component: 'kafka' })));
+    const clientConfig = kafkaClientConfig(cfg, ctx.log.child({ component: 'kafka' }));
+    const logCreator = clientConfig.logCreator!;
+    clientConfig.logCreator = (level) => {
+      const write = logCreator(level);
+      return (entry) => {
+        write(entry);
+        // kafkajs's only signal of an out-of-range reset (consumerGroup.recoverFromOffsetOutOfRange).
+        const { message, topic, partition } = entry.log as { message?: unknown; topic?: unknown; partition?: unknown };
+        if (typeof message === 'string' && message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') this.offsetOutOfRange(topic, partition);
+      };
+    };
+    this.kafka = new KafkaClient(clientConfig);
     this.decode = createDecoder(cfg.decoder);
     const audio = ctx.registry.audio;
     if (audio) {
@@ -259,6 +282,8 @@ export class KafkaSource implements Source {
     this.ctx.registry.dropAll();
     this.restored.clear();
     this.lastCommitted.clear();
+    // kafkajs resolves the committed offsets again after a join (and logs a reset again if one is still out of range).
+    this.offsetResets.clear();
     this.assigned = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }));
     const keep = new Set(this.assigned.flatMap((a) => a.partitions.map((p) => laneKey(a.topic, p))));
     const revoked: string[] = [];
@@ -287,14 +312,14 @@ export class KafkaSource implements Source {
     this.ctx.log.info('partitions assigned', { memberId, generation: this.generation, assignment: this.assigned });
   }
 
-  /** Committed offset metadata of the assigned partitions (old-format resume points, for migration). */
-  private async fetchCommitted(): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>();
+  /** Committed offsets and metadata of the assigned partitions (old-format resume points, for migration). */
+  private async fetchCommitted(): Promise<Map<string, { offset: string; metadata: string | null }>> {
+    const out = new Map<string, { offset: string; metadata: string | null }>();
     if (this.assigned.length === 0) return out;
     try {
       const admin = await this.adminClient();
       const res = await admin.fetchOffsets({ groupId: this.cfg.groupId, topics: this.assigned.map((a) => a.topic) });
-      for (const t of res) for (const p of t.partitions) out.set(laneKey(t.topic, p.partition), p.metadata);
+      for (const t of res) for (const p of t.partitions) out.set(laneKey(t.topic, p.partition), { offset: p.offset, metadata: p.metadata });
     } catch (e) {
       this.ctx.log.warn('could not read the commit metadata (old-format resume points are not migrated)', { err: e });
     }
@@ -333,12 +358,37 @@ export class KafkaSource implements Source {
     }
     const out = new Map<string, { state: StreamState; encoded: string | null }>(res);
     if (out.size === 0) {
-      const points = decodeResume((await this.committedAtJoin).get(laneKey(topic, partition)));
+      const points = decodeResume((await this.committedAtJoin).get(laneKey(topic, partition))?.metadata);
       const now = Date.now();
       for (const [name, p] of points) out.set(name, { state: stateFromResume(p, now), encoded: null });
       if (points.size) log.info('stream state migrated from old commit metadata', { topic, partition, streams: points.size });
     }
     return out;
+  }
+
+  /** kafkajs reset (topic, partition) after an out-of-range fetch (see the module comment). */
+  private offsetOutOfRange(topic: string, partition: number): void {
+    const key = laneKey(topic, partition);
+    const { registry, log } = this.ctx;
+    const read = registry.hasLane(key) ? registry.lane(key).lastOffset : -1;
+    this.offsetResets.set(key, read >= 0 ? read + 1 : null);
+    void (async () => {
+      const offset = read >= 0 ? read + 1 : Number((await this.committedAtJoin).get(key)?.offset ?? Number.NaN);
+      let range: { low: string; high: string } | undefined;
+      try {
+        const admin = await this.adminClient();
+        range = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition);
+      } catch {
+        /* the warning goes out without the partition's range */
+      }
+      log.warn('input offset out of range: kafkajs moves the partition to its reset offset; messages in between are not read', {
+        topic,
+        partition,
+        offset: Number.isFinite(offset) ? offset : null,
+        resetTo: this.cfg.fromBeginning ? 'earliest' : 'latest',
+        ...(range ? { low: Number(range.low), high: Number(range.high) } : {}),
+      });
+    })();
   }
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -354,6 +404,13 @@ export class KafkaSource implements Source {
         if (gen !== this.generation) return;
         this.restored.add(key);
         registry.restore(key, states, Date.now());
+      }
+      if (this.offsetResets.has(key) && batch.messages.length > 0) {
+        const from = this.offsetResets.get(key) ?? null;
+        this.offsetResets.delete(key);
+        const offset = Number(batch.messages[0].offset);
+        const streams = registry.reseek(key, offset, Date.now());
+        this.ctx.log.warn('stream states re-seeked after an offset reset', { topic, partition, from, offset, streams });
       }
       const lane = registry.lane(key);
       const deadLetters: DeadLetter[] = [];
@@ -551,9 +608,18 @@ export class KafkaSource implements Source {
   /**
    * Writes the changed stream states (acknowledged) and then commits every lane's commit
    * point that moved since the last commit. Nothing is committed when the state write fails.
+   * A call while a commit is in flight runs one more after it (calls meanwhile share it): the
+   * one in flight took its commit points before, so returning it would leave what was done
+   * since uncommitted, the shutdown's final commit included.
    */
   commitNow(): Promise<void> {
-    if (this.committing) return this.committing;
+    if (this.committing) {
+      this.commitAfter ??= this.committing.then(() => {
+        this.commitAfter = null;
+        return this.commitNow();
+      });
+      return this.commitAfter;
+    }
     const run = async () => {
       const gen = this.generation;
       const commits = this.ctx.registry.commits();

@@ -713,6 +713,33 @@ export class StreamRegistry {
     return this.laneKeys().map((key) => ({ key, streams: this.dropLane(key) }));
   }
 
+  /**
+   * The lane's read position jumped to `offset` without the daemon asking: kafkajs reset an
+   * out-of-range offset (the messages in between were deleted by retention or
+   * deleteRecords, or the log was truncated). The offsets in the lane's states no longer
+   * name the messages they were written for, so every stream goes on along its grid from
+   * `offset`: offset-mode states (restored, parked) skip nothing (o = offset, k = 0); live
+   * streams are parked at their next window start not yet cut, so no window spans the jump
+   * and no start index is used twice (their windows in flight still go out, uncounted);
+   * event-time states keep skipping by order key, which holds across a jump either way.
+   * Streams that write no state (resampled audio) start again from `offset`.
+   * Returns how many stream states were moved.
+   */
+  reseek(key: string, offset: number, now: number): number {
+    const lane = this.lanes.get(key);
+    if (!lane) return 0;
+    for (const [name, s] of lane.streams) {
+      if (s instanceof StreamSlot) lane.park(name, s.parkedState(), now);
+      else if (s.resumable) lane.park(name, { i: s.base + s.windower.windowsEmitted * s.windower.hopFrames, o: offset, k: 0, r: s.lastOffset, a: Math.round(s.lastSeen) }, now);
+      s.alive = false;
+      this.total--;
+    }
+    lane.streams.clear();
+    for (const p of lane.resume.values()) if (p.state.t === undefined) p.state = { ...p.state, o: offset, k: 0 };
+    lane.lastOffset = offset - 1;
+    return lane.resume.size;
+  }
+
   /** Per lane: the commit point and the state changes to write before committing it. */
   commits(): Map<string, LaneCommit> {
     const out = new Map<string, LaneCommit>();

@@ -23,7 +23,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { Rng } from '../../src/util/rng.js';
 import { silentLogger } from '../../src/util/log.js';
 import { machineClip, SR, tinyAudioConfig, toInt16, writeClip } from '../audio-model/helpers.js';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
+import { retryKafka, sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
 import { ROOT, ServeProcess, createTopics, kafkaConfig, readTopic, readTopicToEnd, writeConfig, killRunning, waitForCommit, withDaemonLogs } from './helpers.js';
 
 const { Partitioners } = kafkajs;
@@ -90,7 +90,7 @@ function pcmMessages(devices: Record<string, number[]>, partitions: number, seed
 
 async function produce(topic: string, msgs: PcmMsg[]): Promise<void> {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  await retryKafka('producer connect', () => producer.connect());
   try {
     for (let i = 0; i < msgs.length; i += 200)
       await producer.send({ topic, acks: -1, messages: msgs.slice(i, i + 200).map((m) => ({ partition: m.partition, key: m.device, value: m.value, timestamp: m.timestamp })) });

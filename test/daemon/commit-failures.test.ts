@@ -6,29 +6,12 @@
  * running daemon: the failures are counted, /readyz turns 503 with the reason, and after
  * giveUpAfterMs the daemon exits 1 (supervisor restart) instead of running on uncommitted.
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { ServeProcess, createTopics, kafkaConfig, killRunning, produce, streamData, trainTinyModel, writeConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { retryKafka, sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
+import { daemonFixture, freshTopics, kafkaConfig, produce, streamData, writeConfig, type ServeProcess } from './helpers.js';
 
-let model: { dir: string; tmp: string };
-const running: ServeProcess[] = [];
-
-beforeAll(async () => {
-  model = await trainTinyModel();
-}, 300_000);
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
-
-function start(file: string): ServeProcess {
-  const p = new ServeProcess(file);
-  running.push(p);
-  return p;
-}
+const fx = daemonFixture();
+const start = (file: string) => fx.start(file);
 
 /** stderr text lines (the CLI's error message is not JSON). */
 function stderrText(p: ServeProcess): string {
@@ -44,15 +27,9 @@ describe('serve: commit failures and broker limits', () => {
   it('(i) sessionTimeoutMs above group.max.session.timeout.ms: start-up fails naming both', async () => {
     const brokers = sharedKafkaBrokers();
     const kafka = testKafka(brokers);
-    const topic = uniqueName('nf-in');
-    const out = uniqueName('nf-out');
-    const groupId = uniqueName('nf-group');
-    await createTopics(kafka, [
-      { topic, numPartitions: 1 },
-      { topic: out, numPartitions: 1 },
-    ]);
-    const cfg = kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId, extra: { sessionTimeoutMs: 3_600_000 } });
-    const d = start(await writeConfig(model.tmp, groupId, cfg));
+    const { topic, out, groupId } = await freshTopics(kafka, { partitions: 1 });
+    const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId, extra: { sessionTimeoutMs: 3_600_000 } });
+    const d = start(await writeConfig(fx.model.tmp, groupId, cfg));
     expect(await d.exited).toBe(2);
     const text = stderrText(d);
     expect(text).toContain('source.kafka.sessionTimeoutMs: 3600000 is above the broker');
@@ -62,17 +39,14 @@ describe('serve: commit failures and broker limits', () => {
   it('(j) a pre-created changelog with cleanup.policy=delete is refused', async () => {
     const brokers = sharedKafkaBrokers();
     const kafka = testKafka(brokers);
-    const topic = uniqueName('nf-in');
-    const out = uniqueName('nf-out');
-    const groupId = uniqueName('nf-group');
-    const changelog = uniqueName('nf-state');
-    await createTopics(kafka, [
-      { topic, numPartitions: 1 },
-      { topic: out, numPartitions: 1 },
-      { topic: changelog, numPartitions: 1 },
-    ]);
-    const cfg = kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId, extra: { changelog: { topic: changelog } } });
-    const d = start(await writeConfig(model.tmp, groupId, cfg));
+    const {
+      topic,
+      out,
+      groupId,
+      extra: [changelog],
+    } = await freshTopics(kafka, { partitions: 1, extra: ['nf-state'] });
+    const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId, extra: { changelog: { topic: changelog } } });
+    const d = start(await writeConfig(fx.model.tmp, groupId, cfg));
     expect(await d.exited).toBe(2);
     expect(stderrText(d)).toContain(`topic ${changelog} has cleanup.policy=delete; a state changelog must be compacted`);
   });
@@ -80,26 +54,20 @@ describe('serve: commit failures and broker limits', () => {
   it('(k) the changelog is deleted under a running daemon: failures counted, /readyz says why, exit 1 after giveUpAfterMs', async () => {
     const brokers = sharedKafkaBrokers();
     const kafka = testKafka(brokers);
-    const topic = uniqueName('nf-in');
-    const out = uniqueName('nf-out');
-    const groupId = uniqueName('nf-group');
+    const { topic, out, groupId } = await freshTopics(kafka, { partitions: 2 });
     const changelog = uniqueName('nf-state');
-    await createTopics(kafka, [
-      { topic, numPartitions: 2 },
-      { topic: out, numPartitions: 1 },
-    ]);
     const streams = ['c0', 'c1', 'c2', 'c3'];
     const msgs = streamData(streams, 200);
     await produce(kafka, topic, msgs.slice(0, msgs.length / 2), streams, 2);
     const cfg = kafkaConfig({
       brokers,
-      modelDir: model.dir,
+      modelDir: fx.model.dir,
       topic,
       out,
       groupId,
       extra: { changelog: { topic: changelog }, retries: 1, initialRetryTimeMs: 100, requestTimeoutMs: 3000, giveUpAfterMs: 15_000, commitIntervalMs: 300 },
     });
-    const d = start(await writeConfig(model.tmp, groupId, cfg));
+    const d = start(await writeConfig(fx.model.tmp, groupId, cfg));
     await d.waitFor(() => d.log('serving').length > 0, 'serving');
     const port = d.log('serving')[0].http as number;
     await d.waitFor(() => d.stdout.length >= 10, 'first windows scored');
@@ -107,7 +75,7 @@ describe('serve: commit failures and broker limits', () => {
     expect(d.log('state changelog topic created')[0]).toMatchObject({ topic: changelog, cleanupPolicy: 'compact' });
 
     const admin = kafka.admin();
-    await admin.connect();
+    await retryKafka('admin connect', () => admin.connect());
     try {
       await admin.deleteTopics({ topics: [changelog] });
     } finally {

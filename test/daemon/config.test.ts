@@ -1,7 +1,6 @@
 /** serve's configuration: defaults, every error by its path, secrets, redaction, --print-config. */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { kafkaClientConfig } from '../../src/daemon/kafka-client.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from '../support/core.js';
 import { CLI } from './helpers.js';
 
 const run = promisify(execFile);
@@ -48,7 +48,7 @@ describe('daemon config', () => {
   });
 
   it('SASL password from an env var or a file; TLS options; secrets redacted', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'nf-cfg-'));
+    const dir = tempDir('nf-cfg-');
     const pw = path.join(dir, 'pw');
     await writeFile(pw, 's3cret-file\n');
     const c = parseConfig(
@@ -76,7 +76,7 @@ describe('daemon config', () => {
   });
 
   it('serve --print-config prints the effective config, redacted, and exits 0', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'nf-cfg-'));
+    const dir = tempDir('nf-cfg-');
     const file = path.join(dir, 'c.yaml');
     await writeFile(file, 'source:\n  kafka:\n    brokers: [b:9092]\n    topics: [t]\n    sasl: {mechanism: plain, username: u, password: topsecret}\n');
     const { stdout } = await run(process.execPath, [CLI, 'serve', '--config', file, '--print-config']);

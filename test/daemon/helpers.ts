@@ -1,17 +1,19 @@
 /** Shared pieces of the serve integration tests: tiny model, data, the CLI process, topics. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs, { type Kafka } from 'kafkajs';
 import YAML from 'yaml';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { coreConfigSchema } from '../../src/config/core.js';
 import { generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
 import { runTrainJob } from '../../src/pipeline/train.js';
 import { silentLogger } from '../../src/util/log.js';
-import { retryKafka, waitForPartitionLeaders } from '../support/kafka/client.js';
+import { retryKafka, uniqueName, waitForPartitionLeaders } from '../support/kafka/client.js';
 
 const { Partitioners } = kafkajs;
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,6 +43,57 @@ export async function trainTinyModel(): Promise<{ dir: string; tmp: string }> {
   const dir = path.join(tmp, 'model');
   await runTrainJob({ files, outDir: dir, config, log: silentLogger });
   return { dir, tmp };
+}
+
+export interface DaemonFixture {
+  /** The tiny model (trained in beforeAll; reading it earlier throws). */
+  readonly model: { dir: string; tmp: string };
+  /** Starts `serve` with a config file; the daemon is SIGKILLed after the test if still running. */
+  start(configFile: string, env?: Record<string, string>): ServeProcess;
+}
+
+/**
+ * The fixture of a daemon test file, called at its top level: the tiny model trained once
+ * (beforeAll), every daemon a test started killed after it (afterEach), the model's folder
+ * removed at the end (afterAll).
+ */
+export function daemonFixture(): DaemonFixture {
+  let model: { dir: string; tmp: string } | undefined;
+  const running: ServeProcess[] = [];
+  beforeAll(async () => {
+    model = await trainTinyModel();
+  }, 300_000);
+  afterEach(() => killRunning(running));
+  afterAll(async () => {
+    if (model) await rm(model.tmp, { recursive: true, force: true });
+  });
+  return {
+    get model() {
+      if (!model) throw new Error('daemonFixture: the model is trained in beforeAll');
+      return model;
+    },
+    start(configFile, env) {
+      const p = new ServeProcess(configFile, env);
+      running.push(p);
+      return p;
+    },
+  };
+}
+
+/**
+ * Fresh topics for one test, created with their partition leaders waited for: the input
+ * topic (`partitions`), the output topic (1 partition), `extra` topics (1 partition each,
+ * named after their prefixes), and an unused group id.
+ */
+export async function freshTopics(
+  kafka: Kafka,
+  o: { partitions: number; extra?: string[] },
+): Promise<{ topic: string; out: string; groupId: string; extra: string[] }> {
+  const topic = uniqueName('nf-in');
+  const out = uniqueName('nf-out');
+  const extra = (o.extra ?? []).map((prefix) => uniqueName(prefix));
+  await createTopics(kafka, [{ topic, numPartitions: o.partitions }, { topic: out, numPartitions: 1 }, ...extra.map((t) => ({ topic: t, numPartitions: 1 }))]);
+  return { topic, out, groupId: uniqueName('nf-group'), extra };
 }
 
 export interface Msg {
@@ -223,7 +276,23 @@ export async function writeConfig(dir: string, name: string, config: unknown): P
   return file;
 }
 
-/** The daemon as a child process: `node dist/src/cli/main.js serve --config file`. */
+/**
+ * Waits until the daemon's consumer lag is 0 on all `partitions` of its input (/metrics; the
+ * gauge is set after each batch, so a partition it has read nothing of yet does not count).
+ */
+export async function caughtUp(p: ServeProcess, partitions: number, timeoutMs = 120_000): Promise<void> {
+  await p.waitFor(() => p.log('serving').length > 0, 'serving');
+  const port = Number(p.log('serving')[0].http);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+    const lags = text.split('\n').filter((l) => l.startsWith('noisefloor_consumer_lag_messages{'));
+    if (lags.length === partitions && lags.every((l) => Number(l.split(' ').at(-1)) === 0)) return;
+    if (Date.now() > deadline) throw new Error(`consumer lag not 0 on ${partitions} partitions after ${timeoutMs} ms: ${JSON.stringify(lags)}`);
+    await sleep(200);
+  }
+}
+
 /** SIGKILLs the daemons a test left running (afterEach), so no process outlives its test. */
 export async function killRunning(running: ServeProcess[]): Promise<void> {
   for (const p of running.splice(0)) {
@@ -234,20 +303,32 @@ export async function killRunning(running: ServeProcess[]): Promise<void> {
   }
 }
 
+/**
+ * The daemon as a child process: `node dist/src/cli/main.js serve --config file`. Its TMPDIR
+ * is a folder of its own, removed when it exits: a daemon that trains its start-up model
+ * (bootstrap) removes it on a clean stop, but a SIGKILLed one cannot.
+ */
 export class ServeProcess {
   readonly proc: ChildProcess;
+  readonly tmp: string;
   readonly stdout: string[] = [];
   readonly logs: Record<string, unknown>[] = [];
   readonly exited: Promise<number | null>;
   private waiters: { pred: () => boolean; resolve: () => void }[] = [];
 
   constructor(configFile: string, env: Record<string, string> = {}) {
+    this.tmp = mkdtempSync(path.join(tmpdir(), 'nf-serve-proc-'));
     this.proc = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
       cwd: ROOT,
-      env: { ...process.env, NOISEFLOOR_LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, TMPDIR: this.tmp, NOISEFLOOR_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((r) => this.proc.once('exit', (code) => r(code)));
+    this.exited = new Promise((r) =>
+      this.proc.once('exit', (code) => {
+        rmSync(this.tmp, { recursive: true, force: true });
+        r(code);
+      }),
+    );
     lines(this.proc.stdout!, (l) => {
       this.stdout.push(l);
       this.check();
@@ -363,7 +444,7 @@ export function kafkaConfig(o: { brokers: string[]; modelDir: string; topic: str
  */
 export async function waitForCommit(kafka: Kafka, groupId: string, topic: string, timeoutMs = 60_000): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
+  await retryKafka('admin connect', () => admin.connect());
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

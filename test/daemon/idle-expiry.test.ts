@@ -6,23 +6,11 @@
  * the dead-letter topic (deadLetterLate), with reason "late" in its headers. And the
  * migration from the old commit-metadata resume points into the changelog (read once).
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { H, ServeProcess, T0, W, createTopics, kafkaConfig, killRunning, produce, readTopic, streamData, trainTinyModel, writeConfig } from './helpers.js';
+import { expect, it } from 'vitest';
+import { sharedKafkaBrokers, testKafka } from '../support/kafka/client.js';
+import { H, T0, W, daemonFixture, freshTopics, kafkaConfig, produce, readTopic, streamData, writeConfig } from './helpers.js';
 
-let model: { dir: string; tmp: string };
-const running: ServeProcess[] = [];
-
-beforeAll(async () => {
-  model = await trainTinyModel();
-}, 300_000);
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
+const fx = daemonFixture();
 
 interface Scored {
   stream: string;
@@ -35,24 +23,20 @@ interface Scored {
 it('a stream that expires idle continues on its grid when it comes back; an old record is late and dead-lettered', async () => {
   const brokers = sharedKafkaBrokers();
   const kafka = testKafka(brokers);
-  const topic = uniqueName('nf-in');
-  const out = uniqueName('nf-out');
-  const dlq = uniqueName('nf-dlq');
-  const groupId = uniqueName('nf-group');
-  await createTopics(kafka, [
-    { topic, numPartitions: 1 },
-    { topic: out, numPartitions: 1 },
-    { topic: dlq, numPartitions: 1 },
-  ]);
+  const {
+    topic,
+    out,
+    groupId,
+    extra: [dlq],
+  } = await freshTopics(kafka, { partitions: 1, extra: ['nf-dlq'] });
   const streams = ['idle-0'];
   const msgs = streamData(streams, 80);
   await produce(kafka, topic, msgs.slice(0, 40), streams, 1);
   const cfg = {
-    ...kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId, extra: { deadLetterTopic: dlq, deadLetterLate: true } }),
+    ...kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId, extra: { deadLetterTopic: dlq, deadLetterLate: true } }),
     streams: { idleTimeoutMs: 1000 },
   };
-  const d = new ServeProcess(await writeConfig(model.tmp, groupId, cfg));
-  running.push(d);
+  const d = fx.start(await writeConfig(fx.model.tmp, groupId, cfg));
   await d.waitFor(() => d.stdout.length >= 2, 'the first two windows');
   await d.waitFor(() => d.log('idle streams expired (window memory freed; grid position kept)').length > 0, 'the stream expired', 60_000);
   // Back: steps 40-79, and one record from before the expiry (step 10).
@@ -79,13 +63,7 @@ it('a stream that expires idle continues on its grid when it comes back; an old 
 it('migration: a group whose commit metadata holds old-format resume points continues there, once, on the grid', async () => {
   const brokers = sharedKafkaBrokers();
   const kafka = testKafka(brokers);
-  const topic = uniqueName('nf-in');
-  const out = uniqueName('nf-out');
-  const groupId = uniqueName('nf-group');
-  await createTopics(kafka, [
-    { topic, numPartitions: 1 },
-    { topic: out, numPartitions: 1 },
-  ]);
+  const { topic, out, groupId } = await freshTopics(kafka, { partitions: 1 });
   const streams = ['m0', 'm1'];
   await produce(kafka, topic, streamData(streams, 80), streams, 1);
   // What an older daemon committed after scoring windows [0,31] and [8,39] of both streams:
@@ -102,8 +80,7 @@ it('migration: a group whose commit metadata holds old-format resume points cont
   await old.commitOffsets([{ topic, partition: 0, offset: '32', metadata: JSON.stringify({ v: 1, s: { m0: [32, 0, 16], m1: [33, 0, 16] } }) }]);
   await old.disconnect();
 
-  const d = new ServeProcess(await writeConfig(model.tmp, groupId, kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId })));
-  running.push(d);
+  const d = fx.start(await writeConfig(fx.model.tmp, groupId, kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId })));
   // Steps 16-79 of each stream: windows at 16, 24, 32, 40, 48.
   await d.waitFor(() => d.stdout.length >= 10, 'the windows after the resume points');
   expect(d.log('stream state migrated from old commit metadata')[0]).toMatchObject({ streams: 2 });
@@ -114,8 +91,7 @@ it('migration: a group whose commit metadata holds old-format resume points cont
   for (const r of got) expect(r.startTs).toBe(T0 + r.windowStart * 1000);
 
   // Migrated once: a restart reads the changelog, not the metadata.
-  const again = new ServeProcess(await writeConfig(model.tmp, `${groupId}-2`, kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId })));
-  running.push(again);
+  const again = fx.start(await writeConfig(fx.model.tmp, `${groupId}-2`, kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId })));
   await again.waitFor(() => again.log('stream state restored').length > 0, 'restored');
   expect(again.log('stream state restored')[0]).toMatchObject({ streams: 2 });
   expect(again.log('stream state migrated from old commit metadata')).toEqual([]);

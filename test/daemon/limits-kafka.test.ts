@@ -4,25 +4,18 @@
  * noisefloor_input_limit_exceeded_total; maxStreamsPerBatch spreads new streams over
  * fetches without losing a message.
  */
-import { rm } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { ServeProcess, createTopics, expectedWindows, kafkaConfig, keyOf, killRunning, produce, readTopic, streamData, trainTinyModel, writeConfig } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sharedKafkaBrokers, testKafka } from '../support/kafka/client.js';
+import { daemonFixture, expectedWindows, freshTopics, kafkaConfig, keyOf, produce, readTopic, streamData, writeConfig } from './helpers.js';
 
-let model: { dir: string; tmp: string };
+const fx = daemonFixture();
 let brokers: string[];
 let kafka: Kafka;
-const running: ServeProcess[] = [];
 
-beforeAll(async () => {
+beforeAll(() => {
   brokers = sharedKafkaBrokers();
   kafka = testKafka(brokers);
-  model = await trainTinyModel();
-});
-afterEach(() => killRunning(running));
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
 });
 
 function metricValue(text: string, series: string): number {
@@ -32,13 +25,7 @@ function metricValue(text: string, series: string): number {
 
 describe('input limits in serve', () => {
   it('rejects and counts oversized messages and too many channels; maxStreamsPerBatch loses nothing', async () => {
-    const topic = uniqueName('lim-in');
-    const out = uniqueName('lim-out');
-    const groupId = uniqueName('lim-group');
-    await createTopics(kafka, [
-      { topic, numPartitions: 1 },
-      { topic: out, numPartitions: 1 },
-    ]);
+    const { topic, out, groupId } = await freshTopics(kafka, { partitions: 1 });
     const streams = ['s0', 's1', 's2', 's3', 's4'];
     const steps = 48;
     const good = streamData(streams, steps);
@@ -46,9 +33,8 @@ describe('input limits in serve', () => {
     const wide = { raw: JSON.stringify({ stream: 's1', values: [1, 2, 3, 4, 5, 6] }), partition: 0 };
     // The bad ones sit at offsets 100 and 101, between good messages.
     await produce(kafka, topic, [...good.slice(0, 100), big, wide, ...good.slice(100)] as Parameters<typeof produce>[2], streams, 1);
-    const cfg = kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId, extra: { decoder: { maxBytes: 300, maxChannels: 4 }, maxStreamsPerBatch: 2 } });
-    const d = new ServeProcess(await writeConfig(model.tmp, groupId, cfg));
-    running.push(d);
+    const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId, extra: { decoder: { maxBytes: 300, maxChannels: 4 }, maxStreamsPerBatch: 2 } });
+    const d = fx.start(await writeConfig(fx.model.tmp, groupId, cfg));
 
     const want = expectedWindows(streams, steps);
     const got = await readTopic(kafka, out, (rs) => new Set(rs.map(keyOf)).size >= want.size);

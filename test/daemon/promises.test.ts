@@ -196,7 +196,7 @@ describe('serve: promises checked against the running daemon', () => {
     expect(await d.exited).toBe(0);
     expect(d.log('shutting down')[0]).toMatchObject({ reason: 'SIGINT' });
     const admin = kafka.admin();
-    await admin.connect();
+    await retryKafka('admin connect', () => admin.connect());
     try {
       const ends = await retryKafka('end offsets', () => admin.fetchTopicOffsets(topic));
       expect(new Map(ends.map((e) => [e.partition, Number(e.high)]))).toEqual(new Map([0, 1].map((p) => [p, perPartition[p]])));

@@ -3,49 +3,20 @@
  * flags on a 3-partition topic, SIGKILL + restart without loss, two replicas in a group,
  * malformed input and dead letters, SIGTERM drain + commit.
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
 import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import {
-  ServeProcess,
-  createTopics,
-  expectedWindows,
-  kafkaConfig,
-  keyOf,
-  produce,
-  readTopic,
-  readTopicToEnd,
-  streamData,
-  trainTinyModel,
-  writeConfig,
-  killRunning,
-  waitForCommit,
-  type OutRecord,
-} from './helpers.js';
+import { createTopics, daemonFixture, expectedWindows, kafkaConfig, keyOf, produce, readTopic, readTopicToEnd, streamData, writeConfig, waitForCommit, type OutRecord, type ServeProcess } from './helpers.js';
 
-let model: { dir: string; tmp: string };
+const fx = daemonFixture();
+const start = (file: string) => fx.start(file);
 let brokers: string[];
 let kafka: Kafka;
-const running: ServeProcess[] = [];
 
-beforeAll(async () => {
+beforeAll(() => {
   brokers = sharedKafkaBrokers();
   kafka = testKafka(brokers);
-  model = await trainTinyModel();
 });
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
-
-function start(file: string): ServeProcess {
-  const p = new ServeProcess(file);
-  running.push(p);
-  return p;
-}
 
 async function setup(partitions: number, extraTopics: string[] = []) {
   const topic = uniqueName('nf-in');
@@ -64,8 +35,8 @@ describe('serve with Kafka', () => {
     // and alerting plumbing, not detection quality (that is test/core/quality.test.ts).
     const msgs = streamData(streams, steps, { hot: [{ kind: 'level', start: 120, end: 170, channel: 0 }] });
     await produce(kafka, topic, msgs, streams, 3);
-    const cfg = kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId });
-    const file = await writeConfig(model.tmp, groupId, { ...cfg, alerts: { n: 3, m: 5, sinks: { kafka: { topic: alerts } } } });
+    const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId });
+    const file = await writeConfig(fx.model.tmp, groupId, { ...cfg, alerts: { n: 3, m: 5, sinks: { kafka: { topic: alerts } } } });
     const d = start(file);
     const want = expectedWindows(streams, steps);
     const got = await readTopic(kafka, out, (rs) => new Set(rs.map(keyOf)).size >= want.size);
@@ -92,7 +63,7 @@ describe('serve with Kafka', () => {
     const msgs = streamData(streams, steps);
     const half = msgs.length / 2;
     await produce(kafka, topic, msgs.slice(0, half), streams, 3);
-    const file = await writeConfig(model.tmp, groupId, { ...kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId }), batching: { maxBatch: 4, maxWaitMs: 5, queueCapacity: 64 } });
+    const file = await writeConfig(fx.model.tmp, groupId, { ...kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId }), batching: { maxBatch: 4, maxWaitMs: 5, queueCapacity: 64 } });
     const d1 = start(file);
     await d1.waitFor(() => d1.stdout.length >= 40, 'first windows scored');
     await waitForCommit(kafka, groupId, topic);
@@ -116,9 +87,9 @@ describe('serve with Kafka', () => {
     const { topic, out, groupId } = await setup(4);
     const streams = Array.from({ length: 8 }, (_, i) => `r${i}`);
     const steps = 160;
-    const cfg = kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId });
-    const a = start(await writeConfig(model.tmp, `${groupId}-a`, { ...cfg, instanceId: 'A' }));
-    const b = start(await writeConfig(model.tmp, `${groupId}-b`, { ...cfg, instanceId: 'B' }));
+    const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId });
+    const a = start(await writeConfig(fx.model.tmp, `${groupId}-a`, { ...cfg, instanceId: 'A' }));
+    const b = start(await writeConfig(fx.model.tmp, `${groupId}-b`, { ...cfg, instanceId: 'B' }));
     const parts = (p: ServeProcess) => {
       const last = p.log('partitions assigned').at(-1) as { assignment?: { partitions: number[] }[]; generation?: number } | undefined;
       return last?.assignment?.flatMap((x) => x.partitions) ?? [];
@@ -170,8 +141,8 @@ describe('serve with Kafka', () => {
     });
     expect(mixed.length - good.length).toBe(bad.length);
     await produce(kafka, topic, mixed, streams, 3);
-    const cfg = kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId, extra: { deadLetterTopic: dlq, decoder: { format: 'json', maxBytes: 2000 } } });
-    const d = start(await writeConfig(model.tmp, groupId, cfg));
+    const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId, extra: { deadLetterTopic: dlq, decoder: { format: 'json', maxBytes: 2000 } } });
+    const d = start(await writeConfig(fx.model.tmp, groupId, cfg));
     const want = expectedWindows(streams, steps);
     const got = await readTopic(kafka, out, (rs) => new Set(rs.map(keyOf)).size >= want.size);
     expect(new Set(got.map(keyOf))).toEqual(want);
@@ -201,7 +172,7 @@ describe('serve with Kafka', () => {
     const half = msgs.length / 2;
     await produce(kafka, topic, msgs.slice(0, half), streams, 3);
     const maxBatch = 4;
-    const file = await writeConfig(model.tmp, groupId, { ...kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId }), batching: { maxBatch, maxWaitMs: 5, queueCapacity: 32 } });
+    const file = await writeConfig(fx.model.tmp, groupId, { ...kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId }), batching: { maxBatch, maxWaitMs: 5, queueCapacity: 32 } });
     const d1 = start(file);
     await d1.waitFor(() => d1.stdout.length >= 30, 'first windows scored');
     d1.kill('SIGTERM');

@@ -6,11 +6,11 @@
  * window grid, and stops after maxSteps.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateSeries, seriesToCsv } from '../../src/ingest/synthetic.js';
-import { CLI, H, ROOT, ServeProcess, W, trainTinyModel, writeConfig, killRunning } from './helpers.js';
+import { CLI, H, ROOT, W, daemonFixture, writeConfig } from './helpers.js';
 
 interface Event {
   stream: string;
@@ -37,24 +37,9 @@ interface OfflineRow {
   top_channel: string;
 }
 
-let model: { dir: string; tmp: string };
-const running: ServeProcess[] = [];
+const fx = daemonFixture();
 
-beforeAll(async () => {
-  model = await trainTinyModel();
-});
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
-
-function serve(file: string): ServeProcess {
-  const p = new ServeProcess(file);
-  running.push(p);
-  return p;
-}
+const serve = (file: string) => fx.start(file);
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -80,12 +65,12 @@ describe('serve file source', () => {
   it('replays CSVs at speed 0: flags the anomaly, scores window for window what `noisefloor score` scores, exits 0', async () => {
     const rows = 400;
     const anomaly = { kind: 'level' as const, start: 200, end: 250, channel: 0 };
-    const hot = path.join(model.tmp, 'replay-hot.csv');
-    const calm = path.join(model.tmp, 'replay-calm.csv');
+    const hot = path.join(fx.model.tmp, 'replay-hot.csv');
+    const calm = path.join(fx.model.tmp, 'replay-calm.csv');
     await writeFile(hot, seriesToCsv(generateSeries(rows, { seed: 4242, phase: 3 }, [anomaly]), undefined, Date.UTC(2024, 2, 1), 1000));
     await writeFile(calm, seriesToCsv(generateSeries(rows, { seed: 4343, phase: 11 }), undefined, Date.UTC(2024, 2, 1), 1000));
 
-    const d = serve(await writeConfig(model.tmp, 'file-replay', { ...base, model: { dir: model.dir, watch: false }, source: { file: { paths: [hot, calm], speed: 0 } } }));
+    const d = serve(await writeConfig(fx.model.tmp, 'file-replay', { ...base, model: { dir: fx.model.dir, watch: false }, source: { file: { paths: [hot, calm], speed: 0 } } }));
     // The replay is finite: the daemon scores everything, then stops by itself.
     expect(await d.exited).toBe(0);
     expect(d.log('file replayed')).toHaveLength(2);
@@ -100,7 +85,7 @@ describe('serve file source', () => {
       expect(live(s).map((e) => e.windowEnd)).toEqual(Array.from({ length: windows }, (_, j) => j * H + W - 1));
     }
 
-    const off = await run(['score', '--model', model.dir, hot, calm, '--format', 'jsonl']);
+    const off = await run(['score', '--model', fx.model.dir, hot, calm, '--format', 'jsonl']);
     expect(off.code, off.stderr).toBe(0);
     const offline = off.stdout
       .split('\n')
@@ -131,12 +116,12 @@ describe('serve file source', () => {
     // Streams are named after the file; two "day.csv" must not interleave their rows into one window ring.
     const files: string[] = [];
     for (const sub of ['site-a', 'site-b']) {
-      await mkdir(path.join(model.tmp, sub), { recursive: true });
-      const f = path.join(model.tmp, sub, 'day.csv');
+      await mkdir(path.join(fx.model.tmp, sub), { recursive: true });
+      const f = path.join(fx.model.tmp, sub, 'day.csv');
       await writeFile(f, seriesToCsv(generateSeries(120, { seed: sub.length + files.length })));
       files.push(f);
     }
-    const d = serve(await writeConfig(model.tmp, 'file-twins', { ...base, model: { dir: model.dir, watch: false }, source: { file: { paths: files, speed: 0 } } }));
+    const d = serve(await writeConfig(fx.model.tmp, 'file-twins', { ...base, model: { dir: fx.model.dir, watch: false }, source: { file: { paths: files, speed: 0 } } }));
     expect(await d.exited).toBe(0);
     expect(d.log('file replayed').map((l) => l.stream).sort()).toEqual(['site-a/day', 'site-b/day']);
     const events = d.stdout.map((l) => JSON.parse(l) as { stream: string; windowEnd: number });
@@ -151,9 +136,9 @@ describe('serve generator source', () => {
     const streams = 5;
     const maxSteps = 100;
     const d = serve(
-      await writeConfig(model.tmp, 'generator', {
+      await writeConfig(fx.model.tmp, 'generator', {
         ...base,
-        model: { dir: model.dir, watch: false },
+        model: { dir: fx.model.dir, watch: false },
         source: { generator: { streams, rate: 1000, maxSteps, anomalyRate: 0, prefix: 'line-', seed: 9 } },
       }),
     );

@@ -27,7 +27,7 @@ afterEach(async () => {
 
 async function connectAdmin(kafka: Kafka): Promise<Admin> {
   const admin = kafka.admin();
-  await admin.connect();
+  await retryKafka('admin connect', () => admin.connect());
   cleanups.push(() => admin.disconnect());
   return admin;
 }

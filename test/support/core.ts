@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { coreConfigSchema, type CoreConfig } from '../../src/config/core.js';
@@ -7,8 +7,18 @@ import { generateSeries, seriesToCsv, type InjectedAnomaly, type SyntheticOption
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const cliPath = path.join(repoRoot, 'dist/src/cli/main.js');
 
+const tempDirs: string[] = [];
+
+/** A fresh folder under the system temp dir, removed after the test file (test/support/cleanup.ts). */
 export function tempDir(prefix = 'nf-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Removes every folder tempDir() made in this test file. */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A small configuration that trains in seconds on two cores. */

@@ -267,6 +267,11 @@ class Broker implements KafkaBrokerHandle {
       'num.partitions': 1,
       'default.replication.factor': 1,
       'auto.create.topics.enable': this.opts.autoCreateTopics ?? false,
+      // Tests produce records with old event times (2024) as their record timestamps. Time
+      // retention (7 days, checked every 5 min after the first 30 s) deletes such a topic
+      // whole under a running test: a restarted consumer's committed offset then lies below
+      // the log start, kafkajs resets it to the (new, empty) start and the test's output stalls.
+      'log.retention.ms': -1,
       'offsets.topic.replication.factor': 1,
       'offsets.topic.num.partitions': 1,
       'transaction.state.log.replication.factor': 1,
