@@ -161,7 +161,7 @@ export async function runAudioTrainJob(opts: AudioTrainJobOptions): Promise<Trai
     signal: opts.signal,
     onProgress: opts.onProgress,
     collected,
-    features: features as unknown as Record<string, unknown>,
+    features,
   });
   const segments = calFiles.length
     ? cutSegments(await Promise.all(calFiles.map((f) => clipWindows(f, config))), CALIBRATION_SEGMENTS)

@@ -23,6 +23,7 @@ import { ConfigError } from '../util/errors.js';
 import { exponentialDelay, withRetry } from '../util/retry.js';
 import type { Logger } from '../util/log.js';
 import type { AudioSpec } from './audio.js';
+import type { FeaturesManifest } from '../model/artifact.js';
 import { MicroBatcher } from './batcher.js';
 import { DaemonHttpServer, engineStreams, type Readiness } from './http.js';
 import { explainKafkaError, kafkaClientConfig } from './kafka-client.js';
@@ -199,7 +200,7 @@ export class Daemon {
    * Audio model (manifest features.kind 'audio-logmel'): PCM from Kafka, log-mel windows
    * with the model's own feature settings, input rate and channel from the `audio` section.
    */
-  private audioSpec(features: Record<string, unknown> | undefined): AudioSpec | undefined {
+  private audioSpec(features: FeaturesManifest | undefined): AudioSpec | undefined {
     const settings = audioSettingsFromFeatures(features);
     const cfg = this.config;
     if (!settings) return undefined;
