@@ -5,7 +5,7 @@
  * higher one or a sibling on the same rank:
  *
  *   util < ingest, report < config < model < scoring < alerts < pipeline (jobs)
- *        < eval, audio < daemon < cli
+ *        < eval, features < daemon < cli
  *
  * Type-only imports count (tsPreCompilationDeps): a type cycle is still a cycle.
  * test/ and bench/ may import any layer and are not checked.
@@ -18,7 +18,7 @@ const LAYERS = [
   ['scoring'],
   ['alerts'],
   ['pipeline'],
-  ['eval', 'audio'],
+  ['eval', 'features'],
   ['daemon'],
   ['cli'],
 ];

@@ -28,7 +28,7 @@
 import { z } from 'zod';
 import { coreConfigSchema } from './core.js';
 
-/** The clip / horizon statistics (src/audio/clip-stats.ts computes them); here so the schema sits in config. */
+/** The clip / horizon statistics (src/features/audio/clip-stats.ts computes them); here so the schema sits in config. */
 export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level'] as const;
 export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
 export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'level'];

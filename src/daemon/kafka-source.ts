@@ -34,7 +34,7 @@ import type { KafkaSourceConfig } from '../config/daemon.js';
 import { DecodeError, createDecoder, type Decoder, type RawMessage } from '../ingest/decoders.js';
 import { ConfigError } from '../util/errors.js';
 import { exponentialDelay, kafkaRetriable, withRetry } from '../util/retry.js';
-import { pcmAudioDecoder, type PcmAudioMessage } from './audio.js';
+import { pcmAudioDecoder, type PcmAudioMessage } from '../features/audio/slot.js';
 import type { Source, SourceContext } from './sources.js';
 import { StateChangelog, type RestoredState } from './changelog.js';
 import { decodeResume, stateFromResume, type IngestResult, type LaneCommit, type StreamState } from './streams.js';

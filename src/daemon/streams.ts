@@ -47,7 +47,7 @@
  *
  * ## Audio
  *
- * With an audio model the registry holds `AudioSlot`s (audio.ts) instead: PCM samples in,
+ * With an audio model the registry holds `AudioSlot`s (src/features/audio/slot.ts) instead: PCM samples in,
  * log-mel windows out, the same rule with samples for steps (a window's first frame maps
  * back to the input sample, and that to its message offset), offset-mode state at equal
  * sample rates (k counts samples, i is a frame index).
@@ -55,10 +55,10 @@
 import type { Window } from '../ingest/types.js';
 import { StreamWindower, type WindowSpec } from '../ingest/windower.js';
 import { EventTimeOrder, type OrderKey, type OrderPolicy } from '../ingest/reorder.js';
-import { AudioSlot, type AudioSpec } from './audio.js';
-import type { ResumePoint, SlotLane } from './slot-lane.js';
+import { AudioSlot, type AudioSpec } from '../features/audio/slot.js';
+import type { ResumePoint, SlotLane } from '../features/slot.js';
 
-export type { ResumePoint } from './slot-lane.js';
+export type { ResumePoint } from '../features/slot.js';
 
 /**
  * A stream's persisted state (one changelog record). Event-time mode when `t` is set: skip
@@ -307,7 +307,7 @@ export class StreamSlot {
   }
 }
 
-/** A stream's state in a lane: time-series steps, or PCM audio (audio.ts). */
+/** A stream's state in a lane: time-series steps, or PCM audio (src/features/audio/slot.ts). */
 export type Slot = StreamSlot | AudioSlot;
 
 /** A changelog record to write: a stream's new state, or null to delete it. */

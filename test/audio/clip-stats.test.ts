@@ -7,7 +7,7 @@ import {
   normalUpperTail,
   windowContribution,
   type WindowContribution,
-} from '../../src/audio/clip-stats.js';
+} from '../../src/features/audio/clip-stats.js';
 import { Rng } from '../../src/util/rng.js';
 
 const M = 12;

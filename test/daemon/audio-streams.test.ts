@@ -4,10 +4,10 @@
  * and resume points that continue each device on its frame grid with the same windows.
  */
 import { describe, expect, it } from 'vitest';
-import { audioConfigSchema, type AudioSettings } from '../../src/audio/config.js';
-import { AudioWindower } from '../../src/audio/features.js';
+import { audioConfigSchema, type AudioSettings } from '../../src/features/audio/config.js';
+import { AudioWindower } from '../../src/features/audio/features.js';
 import type { Window } from '../../src/ingest/types.js';
-import { AudioSlot, rateMap } from '../../src/daemon/audio.js';
+import { AudioSlot, rateMap } from '../../src/features/audio/slot.js';
 import { StreamRegistry, decodeState, type TrackedWindow } from '../../src/daemon/streams.js';
 import { Rng } from '../../src/util/rng.js';
 import { machineClip, SR } from '../audio-model/helpers.js';

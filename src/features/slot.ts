@@ -1,7 +1,7 @@
 /**
- * What a stream slot (streams.ts: time-series steps; audio.ts: PCM audio) needs from the
- * lane that holds it and what it reports back, kept apart from both so that neither slot
- * module imports the other (issue 16: the streams.ts <-> audio.ts import cycle).
+ * What a stream slot (src/daemon/streams.ts: time-series steps; src/features/audio/slot.ts:
+ * PCM audio) needs from the lane that holds it and what it reports back, kept apart from
+ * both so that no slot module imports another.
  */
 
 /** Where a stream continues after a restart (offset mode): skip steps before (offset o, frame k); next index i. */
