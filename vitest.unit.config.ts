@@ -10,7 +10,6 @@ export const UNIT_TESTS = [
   'test/ingest/**/*.test.ts',
   'test/alerts/engine.test.ts',
   'test/alerts/likelihood.test.ts',
-  'test/alerts/spot.test.ts',
   'test/alerts/metrics.test.ts',
   'test/report/render.test.ts',
   'test/report/downsample.test.ts',
