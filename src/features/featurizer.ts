@@ -7,6 +7,12 @@
  * one line in featurizerFor.
  */
 import type { CoreConfig } from '../config/core.js';
+import type { DaemonConfig } from '../config/daemon.js';
+import type { PcmDecoderConfig, RawMessage } from '../ingest/decoders.js';
+import type { Window } from '../ingest/types.js';
+import type { Detector } from '../scoring/detector.js';
+import type { ScoreEvent } from '../scoring/types.js';
+import type { SampleSlot, SlotLane, StreamState } from './slot.js';
 import type { FeaturesManifest } from '../model/artifact.js';
 import type { TrainProgress } from '../model/trainer.js';
 import type { CollectedWindows, TrainJobResult } from '../pipeline/train.js';
@@ -20,6 +26,39 @@ export interface Featurizer {
   readonly kind: SignalKind;
   /** The feature settings the model manifest stores (`features`); undefined when the kind stores none. */
   readonly features: FeaturesManifest | undefined;
+}
+
+/** A featurizer read from a model's manifest (featurizerFor({ manifest })). */
+export interface ModelFeaturizer extends Featurizer {
+  /**
+   * How `serve` feeds this model: null for time series (decoded records of numeric
+   * channels; the stream registry's own step slots), else a sampled-signal stream. Throws
+   * ConfigError when the configured source cannot feed the model.
+   */
+  streaming(config: DaemonConfig): SampledStreaming | null;
+}
+
+/** One decoded record of a sampled signal: mono samples at the input rate. */
+export interface SampleMessage {
+  stream: string;
+  /** Epoch ms of the first sample, when the record had a timestamp. */
+  ts?: number;
+  samples: Float32Array;
+}
+
+/** How `serve` turns PCM records of a sampled-signal kind (audio, ...) into scored windows. */
+export interface SampledStreaming {
+  readonly kind: SignalKind;
+  /** Sample rate (Hz) of the incoming records. */
+  readonly inputRate: number;
+  /** Decodes one PCM record (throws DecodeError for bad input). */
+  decoder(cfg: PcmDecoderConfig): (msg: RawMessage) => SampleMessage;
+  /** The slot of a stream new on a lane (`from`: its restored or parked state). */
+  slot(lane: SlotLane, stream: string, from: StreamState | undefined, now: number): SampleSlot;
+  /** Scores a batch of windows into events (with any per-stream statistics of the kind). */
+  scoreEvents(det: Detector, windows: Window[]): Promise<ScoreEvent[]>;
+  /** What the start-up log says about the input. */
+  describe(): Record<string, unknown>;
 }
 
 /** One training run's inputs other than the config. */

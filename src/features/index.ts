@@ -4,15 +4,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
-import { AUDIO_FEATURES_KIND, audioConfigSchema, type AudioConfig } from '../config/audio.js';
+import { AUDIO_FEATURES_KIND, audioConfigSchema, audioSettingsFromFeatures, type AudioConfig } from '../config/audio.js';
 import { coreConfigSchema, type CoreConfig } from '../config/core.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Manifest } from '../model/artifact.js';
-import type { Featurizer, SignalKind, TrainingFeaturizer } from './featurizer.js';
+import type { ModelFeaturizer, SignalKind, TrainingFeaturizer } from './featurizer.js';
 import { AudioFeaturizer } from './audio/index.js';
+import { audioStreaming } from './audio/streaming.js';
 import { TimeSeriesFeaturizer } from './timeseries/index.js';
 
-export type { Featurizer, SignalKind, TrainingFeaturizer, TrainRun } from './featurizer.js';
+export type { Featurizer, ModelFeaturizer, SampledStreaming, SampleMessage, SignalKind, TrainingFeaturizer, TrainRun } from './featurizer.js';
 
 /** The signal kind a model was trained on (manifest `features.kind`; none: time series). */
 export function signalKindOf(manifest: Pick<Manifest, 'features'>): SignalKind {
@@ -25,12 +26,20 @@ export function signalKindOf(manifest: Pick<Manifest, 'features'>): SignalKind {
 }
 
 /** The featurizer of a model (its feature settings as the manifest stores them). */
-export function featurizerFor(source: { manifest: Pick<Manifest, 'features'> }): Featurizer;
+export function featurizerFor(source: { manifest: Pick<Manifest, 'features'> }): ModelFeaturizer;
 /** The featurizer a validated training config trains with (an `audio` section: audio). */
 export function featurizerFor(source: { config: CoreConfig | AudioConfig }): TrainingFeaturizer;
-export function featurizerFor(source: { manifest: Pick<Manifest, 'features'> } | { config: CoreConfig | AudioConfig }): Featurizer {
+export function featurizerFor(source: { manifest: Pick<Manifest, 'features'> } | { config: CoreConfig | AudioConfig }): ModelFeaturizer | TrainingFeaturizer {
   if ('config' in source) return 'audio' in source.config ? new AudioFeaturizer(source.config as AudioConfig) : new TimeSeriesFeaturizer(source.config);
-  return { kind: signalKindOf(source.manifest), features: source.manifest.features };
+  const features = source.manifest.features;
+  switch (signalKindOf(source.manifest)) {
+    case 'audio': {
+      const settings = audioSettingsFromFeatures(features)!;
+      return { kind: 'audio', features, streaming: (config) => audioStreaming(settings, config) };
+    }
+    case 'timeseries':
+      return { kind: 'timeseries', features, streaming: () => null };
+  }
 }
 
 const isWav = (f: string) => /\.wav$/i.test(f);

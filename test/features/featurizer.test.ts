@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audioFeaturesRecord, audioSchema } from '../../src/config/audio.js';
 import { coreConfigSchema } from '../../src/config/core.js';
+import { daemonConfigSchema } from '../../src/config/daemon.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { featurizerFor, signalKindOf, trainingFeaturizer, trainingKindOf } from '../../src/features/index.js';
 
 let dir: string;
@@ -47,5 +49,30 @@ describe('featurizerFor: the one place a signal kind is chosen', () => {
     const validated = coreConfigSchema.parse({});
     const f = featurizerFor({ config: validated });
     expect(f.config).toBe(validated);
+  });
+});
+
+describe('featurizerFor(manifest).streaming: how serve feeds the model', () => {
+  const audio = audioFeaturesRecord(audioSchema.parse({ sampleRate: 16000, channel: 'mix' }), []);
+
+  it('time series uses the registry\'s own step slots', () => {
+    expect(featurizerFor({ manifest: { features: undefined } }).streaming(daemonConfigSchema.parse({}))).toBeNull();
+  });
+
+  it('audio needs Kafka PCM records, and takes the input rate and channel from the daemon config', () => {
+    const f = featurizerFor({ manifest: { features: audio } });
+    let err: unknown;
+    try {
+      f.streaming(daemonConfigSchema.parse({}));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.join('\n')).toMatch(/source: an audio model is served from Kafka PCM messages/);
+    const kafka = { brokers: ['localhost:9092'], topics: ['pcm'], groupId: 'g', decoder: { format: 'pcm', sample: 's16le', channels: 2 } };
+    const s = f.streaming(daemonConfigSchema.parse({ source: { kafka }, audio: { sampleRate: 48000, channel: 1 } }));
+    expect(s?.kind).toBe('audio');
+    expect(s?.inputRate).toBe(48000);
+    expect(s?.describe()).toEqual({ audio: { inputRate: 48000, modelRate: 16000, channel: 1, resampled: true } });
   });
 });

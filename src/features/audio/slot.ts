@@ -38,7 +38,7 @@ import { DecodeError, type PcmDecoderConfig, type RawMessage } from '../../inges
 import { Resampler } from '../../ingest/audio/index.js';
 import type { Window } from '../../ingest/types.js';
 import { ConfigError } from '../../util/errors.js';
-import type { ResumePoint, SlotLane } from '../slot.js';
+import type { ResumePoint, SampleSlot, SlotLane, StreamState } from '../slot.js';
 
 /** How the registry turns PCM into windows (fixed at start-up, from the model and the config). */
 export interface AudioSpec {
@@ -85,7 +85,7 @@ interface MessageSpan {
   ts: number | undefined;
 }
 
-export class AudioSlot {
+export class AudioSlot implements SampleSlot {
   readonly kind = 'audio';
   readonly windower: AudioWindower;
   /** False when resampling: no exact resume point can be written (see the module comment). */
@@ -201,6 +201,17 @@ export class AudioSlot {
     }
     // Not seen yet (hopFrames > frames, or nothing pushed): skip the gap after a restart.
     return { o: this.lastOffset + 1, k: u - this.samples + this.skipSteps, i: this.base + frame };
+  }
+
+  commitPoint(): { offset: number; state: StreamState | null } {
+    const p = this.resumePoint();
+    return { offset: p.o, state: this.resumable ? { ...p, r: this.lastOffset, a: Math.round(this.lastSeen) } : null };
+  }
+
+  parkedState(): StreamState | null {
+    if (!this.resumable) return null;
+    const p = this.resumePoint();
+    return { o: p.o, k: p.k, i: p.i, r: this.lastOffset, a: Math.round(this.lastSeen) };
   }
 }
 
