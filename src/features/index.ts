@@ -8,6 +8,7 @@ import { AUDIO_FEATURES_KIND, audioConfigSchema, audioSettingsFromFeatures, type
 import { coreConfigSchema, type CoreConfig } from '../config/core.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Manifest } from '../model/artifact.js';
+import { deepFreeze } from '../util/freeze.js';
 import type { ModelFeaturizer, SignalKind, TrainingFeaturizer } from './featurizer.js';
 import { AudioFeaturizer } from './audio/index.js';
 import { audioStreaming } from './audio/streaming.js';
@@ -68,7 +69,8 @@ export interface TrainOverrides {
 
 /**
  * Reads and validates the training config with the schema of the run's kind, applies the
- * overrides to a new object (the validated one is not mutated) and returns the featurizer.
+ * overrides to a new object (the validated one is not mutated), freezes it and returns the
+ * featurizer.
  */
 export async function trainingFeaturizer(files: string[], configFile: string | undefined, overrides: TrainOverrides = {}): Promise<TrainingFeaturizer> {
   const kind = await trainingKindOf(files, configFile);
@@ -76,5 +78,5 @@ export async function trainingFeaturizer(files: string[], configFile: string | u
   const train = { ...loaded.train };
   if (overrides.epochs !== undefined) train.epochs = overrides.epochs;
   if (overrides.seed !== undefined) train.seed = overrides.seed;
-  return featurizerFor({ config: { ...loaded, train } });
+  return featurizerFor({ config: deepFreeze({ ...loaded, train }) });
 }

@@ -45,6 +45,8 @@ describe('featurizerFor: the one place a signal kind is chosen', () => {
     expect(ts.warmStart).toBe(true);
     expect(ts.features).toBeUndefined();
     expect(ts.config.train).toMatchObject({ epochs: 3, seed: 5 });
+    // Frozen once validated: nothing downstream changes it.
+    expect(Object.isFrozen(ts.config) && Object.isFrozen(ts.config.train) && Object.isFrozen(audio.config.audio.loudness)).toBe(true);
     // Built from a validated config, not by mutating one.
     const validated = coreConfigSchema.parse({});
     const f = featurizerFor({ config: validated });
