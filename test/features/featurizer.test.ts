@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audioFeaturesRecord, audioSchema } from '../../src/config/audio.js';
+import { audioFeaturesRecord, audioSchema, type AudioConfig } from '../../src/config/audio.js';
 import { coreConfigSchema } from '../../src/config/core.js';
 import { daemonConfigSchema } from '../../src/config/daemon.js';
 import { ConfigError } from '../../src/util/errors.js';
@@ -46,7 +46,7 @@ describe('featurizerFor: the one place a signal kind is chosen', () => {
     expect(ts.features).toBeUndefined();
     expect(ts.config.train).toMatchObject({ epochs: 3, seed: 5 });
     // Frozen once validated: nothing downstream changes it.
-    expect(Object.isFrozen(ts.config) && Object.isFrozen(ts.config.train) && Object.isFrozen(audio.config.audio.loudness)).toBe(true);
+    expect(Object.isFrozen(ts.config) && Object.isFrozen(ts.config.train) && Object.isFrozen((audio.config as AudioConfig).audio.loudness)).toBe(true);
     // Built from a validated config, not by mutating one.
     const validated = coreConfigSchema.parse({});
     const f = featurizerFor({ config: validated });
