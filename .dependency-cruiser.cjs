@@ -4,7 +4,7 @@
  * Layers, lowest first; a module may import its own folder and any lower layer, never a
  * higher one or a sibling on the same rank:
  *
- *   util < ingest, report < config < model < scoring < alerts < pipeline (jobs)
+ *   util < ingest, report < config < model < scoring < alerts < jobs
  *        < eval, features < daemon < cli
  *
  * Type-only imports count (tsPreCompilationDeps): a type cycle is still a cycle.
@@ -17,7 +17,7 @@ const LAYERS = [
   ['model'],
   ['scoring'],
   ['alerts'],
-  ['pipeline'],
+  ['jobs'],
   ['eval', 'features'],
   ['daemon'],
   ['cli'],

@@ -15,7 +15,7 @@ import type { ScoreEvent } from '../scoring/types.js';
 import type { SampleSlot, SlotLane, StreamState } from './slot.js';
 import type { FeaturesManifest } from '../model/artifact.js';
 import type { TrainProgress } from '../model/trainer.js';
-import type { CollectedWindows, TrainJobResult } from '../pipeline/train.js';
+import type { CollectedWindows, TrainJobResult } from '../jobs/train.js';
 import type { Logger } from '../util/log.js';
 
 export const SIGNAL_KINDS = ['timeseries', 'audio'] as const;

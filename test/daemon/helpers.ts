@@ -9,7 +9,7 @@ import kafkajs, { type Kafka } from 'kafkajs';
 import YAML from 'yaml';
 import { coreConfigSchema } from '../../src/config/core.js';
 import { generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
-import { runTrainJob } from '../../src/pipeline/train.js';
+import { runTrainJob } from '../../src/jobs/train.js';
 import { silentLogger } from '../../src/util/log.js';
 import { retryKafka, waitForPartitionLeaders } from '../support/kafka/client.js';
 

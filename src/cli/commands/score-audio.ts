@@ -11,7 +11,7 @@ import type { ScoringConfig } from '../../config/core.js';
 import { loadConfigFile } from '../../config/load.js';
 import { aucRoc, partialAucRoc } from '../../eval/metrics.js';
 import type { ExecutionProvider } from '../../model/runtime.js';
-import { AtomicOutput } from '../../pipeline/score.js';
+import { AtomicOutput } from '../../jobs/score.js';
 import { Detector } from '../../scoring/detector.js';
 import { InputError, UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';

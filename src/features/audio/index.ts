@@ -4,7 +4,7 @@
  * settings, the band centres and the clip calibration.
  */
 import type { AudioConfig } from '../../config/audio.js';
-import type { TrainJobResult } from '../../pipeline/train.js';
+import type { TrainJobResult } from '../../jobs/train.js';
 import type { Logger } from '../../util/log.js';
 import type { TrainingFeaturizer, TrainRun } from '../featurizer.js';
 import { audioFeaturesRecord, type AudioFeatures } from '../../config/audio.js';

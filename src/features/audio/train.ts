@@ -10,7 +10,7 @@ import type { Window } from '../../ingest/types.js';
 import { ONNX_FILE, writeModelDir } from '../../model/artifact.js';
 import { Detector } from '../../scoring/detector.js';
 import { NormaliserFitter } from '../../ingest/normaliser.js';
-import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResult } from '../../pipeline/train.js';
+import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResult } from '../../jobs/train.js';
 import type { TrainProgress } from '../../model/trainer.js';
 import { InputError, TrainingError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';

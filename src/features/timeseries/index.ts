@@ -4,7 +4,7 @@
  * how files were read (`input`), no `features` record.
  */
 import type { CoreConfig } from '../../config/core.js';
-import { collectWindows, runTrainJob, type TrainJobResult } from '../../pipeline/train.js';
+import { collectWindows, runTrainJob, type TrainJobResult } from '../../jobs/train.js';
 import type { Logger } from '../../util/log.js';
 import type { TrainingFeaturizer, TrainRun } from '../featurizer.js';
 
