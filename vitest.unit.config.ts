@@ -17,6 +17,7 @@ export const UNIT_TESTS = [
   'test/daemon/config.test.ts',
   'test/audio-model/newuser-audio.test.ts',
   'test/util/**/*.test.ts',
+  'test/features/**/*.test.ts',
   'test/eval/collect.test.ts',
   'test/model/**/*.test.ts',
   'test/scoring/**/*.test.ts',
