@@ -4,8 +4,8 @@
  * Layers, lowest first; a module may import its own folder and any lower layer, never a
  * higher one or a sibling on the same rank:
  *
- *   util < ingest, report < config < model < scoring < alerts < pipeline (jobs)
- *        < eval, audio < daemon < cli
+ *   util < ingest, report < config < model < scoring < alerts < jobs
+ *        < eval, features < daemon < cli
  *
  * Type-only imports count (tsPreCompilationDeps): a type cycle is still a cycle.
  * test/ and bench/ may import any layer and are not checked.
@@ -17,8 +17,8 @@ const LAYERS = [
   ['model'],
   ['scoring'],
   ['alerts'],
-  ['pipeline'],
-  ['eval', 'audio'],
+  ['jobs'],
+  ['eval', 'features'],
   ['daemon'],
   ['cli'],
 ];

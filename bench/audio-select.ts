@@ -44,9 +44,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import FFT from 'fft.js';
-import { audioConfigSchema, type AudioConfig, type AudioSettings } from '../src/audio/config.js';
-import { AudioWindower } from '../src/audio/features.js';
-import { aggregateScores } from '../src/audio/score.js';
+import { audioConfigSchema, type AudioConfig, type AudioSettings } from '../src/features/audio/config.js';
+import { AudioWindower } from '../src/features/audio/features.js';
+import { aggregateScores } from '../src/features/audio/score.js';
 import {
   clipCalibrationFrom,
   clipStatistics,
@@ -55,8 +55,8 @@ import {
   type ClipStatistic,
   type ClipStatistics,
   type WindowContribution,
-} from '../src/audio/clip-stats.js';
-import { runAudioTrainJob } from '../src/audio/train.js';
+} from '../src/features/audio/clip-stats.js';
+import { runAudioTrainJob } from '../src/features/audio/train.js';
 import type { ScoringConfig } from '../src/config/core.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { aucRoc, partialAucRoc } from '../src/eval/metrics.js';

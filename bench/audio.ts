@@ -25,10 +25,10 @@ import {
   readWavChunks,
   stackContext,
 } from '../src/ingest/audio/index.js';
-import { audioConfigSchema } from '../src/audio/config.js';
-import { AudioWindower } from '../src/audio/features.js';
-import { audioSettingsOf, scoreClip } from '../src/audio/score.js';
-import { runAudioTrainJob } from '../src/audio/train.js';
+import { audioConfigSchema } from '../src/features/audio/config.js';
+import { AudioWindower } from '../src/features/audio/features.js';
+import { audioSettingsOf, scoreClip } from '../src/features/audio/score.js';
+import { runAudioTrainJob } from '../src/features/audio/train.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { Detector } from '../src/scoring/detector.js';
 import { silentLogger } from '../src/util/log.js';

@@ -39,7 +39,7 @@ import type { Window } from '../src/ingest/types.js';
 import { writeModelDir } from '../src/model/artifact.js';
 import { initWeights } from '../src/model/denoiser.js';
 import { makeSchedule } from '../src/model/schedule.js';
-import { buildModelArtifact, denoiserSpecFrom, type CollectedWindows } from '../src/pipeline/train.js';
+import { buildModelArtifact, denoiserSpecFrom, type CollectedWindows } from '../src/jobs/train.js';
 import { toScoreEvent } from '../src/scoring/detector.js';
 import type { ScoreEvent } from '../src/scoring/types.js';
 import { SyntheticProcess } from '../src/ingest/synthetic.js';

@@ -19,7 +19,7 @@ import { exportDenoiserOnnx } from '../src/model/onnx-export.js';
 import { DenoiserRuntime, type ExecutionProvider } from '../src/model/runtime.js';
 import { makeSchedule, ddimTimesteps } from '../src/model/schedule.js';
 import { buildRecipeGraph } from '../src/model/recipe-graph.js';
-import { denoiserSpecFrom } from '../src/pipeline/train.js';
+import { denoiserSpecFrom } from '../src/jobs/train.js';
 import { DiffusionScorer } from '../src/scoring/scorer.js';
 import type { Window } from '../src/ingest/types.js';
 import { createLogger } from '../src/util/log.js';

@@ -17,7 +17,7 @@ import { makeSchedule } from '../src/model/schedule.js';
 import { stepScalars, type TrainEngine } from '../src/model/train-engine.js';
 import { trainingFlopsPerWindow } from '../src/model/train-graph.js';
 import { BatchMaker, createTrainEngine, optimiserSettings } from '../src/model/trainer.js';
-import { denoiserSpecFrom } from '../src/pipeline/train.js';
+import { denoiserSpecFrom } from '../src/jobs/train.js';
 import { createLogger } from '../src/util/log.js';
 import { Rng } from '../src/util/rng.js';
 

@@ -1,30 +1,13 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../util/errors.js';
+import { globToRegExp } from '../util/glob.js';
 
 const MAGIC = /[*?[]/;
 
 /** Natural order: 2.csv before 10.csv, as people number files. */
 export function naturalCompare(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-function segmentRegex(seg: string): RegExp {
-  let re = '';
-  for (let i = 0; i < seg.length; i++) {
-    const ch = seg[i];
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const close = seg.indexOf(']', i);
-      if (close < 0) re += '\\[';
-      else {
-        re += '[' + seg.slice(i + 1, close).replace(/^!/, '^') + ']';
-        i = close;
-      }
-    } else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
 
 async function walk(base: string, segs: string[], out: string[]): Promise<void> {
@@ -54,7 +37,7 @@ async function walk(base: string, segs: string[], out: string[]): Promise<void> 
     }
     return;
   }
-  const re = segmentRegex(seg);
+  const re = globToRegExp(seg);
   let entries;
   try {
     entries = await readdir(base, { withFileTypes: true });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { createLogger, type LogLevel } from '../util/log.js';
+import { createLogger, logLevelFromEnv } from '../util/log.js';
 import { isNoisefloorError, UsageError } from '../util/errors.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { scoreCommand, SCORE_USAGE } from './commands/score.js';
@@ -66,7 +66,7 @@ async function main(rawArgv: string[]): Promise<number> {
   }
   const { argv, format } = parsed;
   const logFormat = format === 'auto' ? (process.stderr.isTTY ? 'text' : 'json') : format;
-  const log = createLogger({ level: (process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? 'info', format: logFormat });
+  const log = createLogger({ level: logLevelFromEnv(), format: logFormat });
   const consoleFormat = format === 'auto' ? (process.stdout.isTTY ? 'text' : 'json') : format;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {

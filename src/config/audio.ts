@@ -28,7 +28,7 @@
 import { z } from 'zod';
 import { coreConfigSchema } from './core.js';
 
-/** The clip / horizon statistics (src/audio/clip-stats.ts computes them); here so the schema sits in config. */
+/** The clip / horizon statistics (src/features/audio/clip-stats.ts computes them); here so the schema sits in config. */
 export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level', 'bandMax', 'profile', 'knn'] as const;
 export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
 export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'spectrumDb', 'level'];
@@ -111,21 +111,29 @@ export const audioConfigSchema = coreConfigSchema.extend({
 });
 export type AudioConfig = z.infer<typeof audioConfigSchema>;
 
-/** What the manifest's `features` record holds for an audio model. */
-export interface AudioFeatures {
-  kind: typeof AUDIO_FEATURES_KIND;
-  version: number;
-  audio: AudioSettings;
-  /** Centre frequencies (Hz) of the mel bands, for explanations. */
-  bandHz: number[];
-}
+/**
+ * What the manifest's `features` record holds for an audio model; src/model/artifact.ts checks
+ * it when a model is read (one member of the manifest's `features` union).
+ */
+export const audioFeaturesSchema = z
+  .object({
+    kind: z.literal(AUDIO_FEATURES_KIND),
+    version: z.number().int(),
+    audio: audioSchema,
+    /** Centre frequencies (Hz) of the mel bands, for explanations. */
+    bandHz: z.array(z.number()),
+    /** The clip calibration (src/features/audio/clip-stats.ts), fitted per training; its own version field. */
+    clipCalibration: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+export type AudioFeatures = z.infer<typeof audioFeaturesSchema>;
 
 export function audioFeaturesRecord(audio: AudioSettings, bandHz: number[]): AudioFeatures {
   return { kind: AUDIO_FEATURES_KIND, version: AUDIO_FEATURES_VERSION, audio, bandHz };
 }
 
-/** Reads audio settings back from a manifest's `features`; null if it is not an audio model. */
-export function audioSettingsFromFeatures(features: Record<string, unknown> | undefined): AudioSettings | null {
+/** The audio settings of a manifest's `features`; null if it is not an audio model. */
+export function audioSettingsFromFeatures(features: { kind: string } | undefined): AudioSettings | null {
   if (!features || features.kind !== AUDIO_FEATURES_KIND) return null;
-  return audioSchema.parse(features.audio);
+  return (features as AudioFeatures).audio;
 }

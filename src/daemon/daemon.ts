@@ -11,8 +11,7 @@ import kafkajs, { type Producer } from 'kafkajs';
 import { AlertEngine } from '../alerts/engine.js';
 import { NoisefloorMetrics } from './metrics.js';
 import { AlertDispatcher, AlertmanagerSink, KafkaAlertSink, WebhookSink, type AlertSink } from '../alerts/sinks/index.js';
-import { audioSettingsFromFeatures } from '../config/audio.js';
-import { AudioEventScorer } from '../audio/horizon.js';
+import { featurizerFor, type SampledStreaming } from '../features/index.js';
 import type { DaemonConfig, KafkaConnectionConfig } from '../config/daemon.js';
 import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../util/version.js';
@@ -22,7 +21,6 @@ import { ConsoleView } from './console.js';
 import { ConfigError } from '../util/errors.js';
 import { exponentialDelay, withRetry } from '../util/retry.js';
 import type { Logger } from '../util/log.js';
-import type { AudioSpec } from './audio.js';
 import { MicroBatcher } from './batcher.js';
 import { DaemonHttpServer, engineStreams, type Readiness } from './http.js';
 import { explainKafkaError, kafkaClientConfig } from './kafka-client.js';
@@ -63,7 +61,8 @@ export class Daemon {
   model!: ModelManager;
   registry!: StreamRegistry;
   batcher!: MicroBatcher<TrackedWindow>;
-  private audioScorer: AudioEventScorer | null = null;
+  /** A sampled-signal model's streaming (audio); null for time series. */
+  private sampled: SampledStreaming | null = null;
   source!: Source;
   http: DaemonHttpServer | null = null;
   private sinks: ScoreEventSink[] = [];
@@ -123,10 +122,8 @@ export class Daemon {
     if (cfg.model.watch) this.model.watch();
     const det = this.model.detector();
     const { length, hop } = det.model.manifest.window;
-    const audio = this.audioSpec(det.model.manifest.features);
-    this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, audio);
-    // Audio: per-device horizon statistics (level, spectral shift) beside each window's score.
-    this.audioScorer = audio ? new AudioEventScorer(audio.settings, cfg.streams.maxStreams) : null;
+    this.sampled = featurizerFor({ manifest: det.model.manifest }).streaming(cfg);
+    this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, this.sampled ?? undefined);
     this.batcher = new MicroBatcher<TrackedWindow>({ maxBatch: cfg.batching.maxBatch, maxWaitMs: cfg.batching.maxWaitMs, capacity: cfg.batching.queueCapacity });
 
     await this.buildSinks();
@@ -189,26 +186,10 @@ export class Daemon {
       source: this.source.kind,
       model: this.model.version,
       window: { length, hop },
-      ...(audio ? { audio: { inputRate: audio.inputRate, modelRate: audio.settings.sampleRate, channel: audio.settings.channel, resampled: audio.inputRate !== audio.settings.sampleRate } } : {}),
+      ...(this.sampled ? this.sampled.describe() : {}),
       http: this.http ? this.http.port : null,
       sinks: this.sinks.map((s) => s.name),
     });
-  }
-
-  /**
-   * Audio model (manifest features.kind 'audio-logmel'): PCM from Kafka, log-mel windows
-   * with the model's own feature settings, input rate and channel from the `audio` section.
-   */
-  private audioSpec(features: Record<string, unknown> | undefined): AudioSpec | undefined {
-    const settings = audioSettingsFromFeatures(features);
-    const cfg = this.config;
-    if (!settings) return undefined;
-    const issues: string[] = [];
-    if (!cfg.source.kafka) issues.push('source: an audio model is served from Kafka PCM messages (source.kafka with decoder.format pcm)');
-    else if (cfg.source.kafka.decoder.format !== 'pcm') issues.push(`source.kafka.decoder.format: must be pcm for an audio model, got ${cfg.source.kafka.decoder.format}`);
-    if (issues.length) throw new ConfigError('the model is an audio model; the source cannot feed it', issues);
-    const channel = cfg.audio.channel ?? settings.channel;
-    return { settings: { ...settings, channel }, inputRate: cfg.audio.sampleRate ?? settings.sampleRate };
   }
 
   /** An extra output, e.g. a benchmark's latency probe; call before start(). */
@@ -320,7 +301,7 @@ export class Daemon {
       const t0 = process.hrtime.bigint();
       try {
         const windows = batch.map((b) => b.window);
-        events = this.audioScorer ? await this.audioScorer.scoreEvents(det, windows) : await det.scoreEvents(windows);
+        events = this.sampled ? await this.sampled.scoreEvents(det, windows) : await det.scoreEvents(windows);
       } catch (e) {
         // A batch the model cannot score (shape mismatch) is logged and skipped, never retried forever.
         this.log.error('scoring failed; batch skipped', { windows: batch.length, err: e });

@@ -42,7 +42,7 @@ import type { KafkaSourceConfig } from '../config/daemon.js';
 import { DecodeError, createDecoder, type Decoder, type RawMessage } from '../ingest/decoders.js';
 import { ConfigError } from '../util/errors.js';
 import { exponentialDelay, kafkaRetriable, withRetry } from '../util/retry.js';
-import { pcmAudioDecoder, type PcmAudioMessage } from './audio.js';
+import type { SampleMessage } from '../features/featurizer.js';
 import type { Source, SourceContext } from './sources.js';
 import { StateChangelog, type RestoredState } from './changelog.js';
 import { decodeResume, stateFromResume, type IngestResult, type LaneCommit, type StreamState } from './streams.js';
@@ -81,8 +81,8 @@ export class KafkaSource implements Source {
   private consumer!: Consumer;
   private admin: Admin | null = null;
   private readonly decode: Decoder;
-  /** Audio model: PCM straight to mono samples for the registry's audio slots. */
-  private readonly decodeAudio: ((msg: RawMessage) => PcmAudioMessage) | null = null;
+  /** Sampled-signal model (audio): PCM straight to mono samples for the registry's sample slots. */
+  private readonly decodeSamples: ((msg: RawMessage) => SampleMessage) | null = null;
   private assigned: { topic: string; partitions: number[] }[] = [];
   private generation = 0;
   private committedAtJoin: Promise<Map<string, { offset: string; metadata: string | null }>> = Promise.resolve(new Map());
@@ -130,11 +130,11 @@ export class KafkaSource implements Source {
     };
     this.kafka = new KafkaClient(clientConfig);
     this.decode = createDecoder(cfg.decoder);
-    const audio = ctx.registry.audio;
-    if (audio) {
+    const sampled = ctx.registry.sampled;
+    if (sampled) {
       if (cfg.decoder.format !== 'pcm')
-        throw new ConfigError('the model is an audio model: source.kafka.decoder.format must be pcm', [`source.kafka.decoder.format: got ${cfg.decoder.format}`]);
-      this.decodeAudio = pcmAudioDecoder(cfg.decoder, audio.settings.channel);
+        throw new ConfigError(`the model is ${/^[aeiou]/.test(sampled.kind) ? 'an' : 'a'} ${sampled.kind} model: source.kafka.decoder.format must be pcm`, [`source.kafka.decoder.format: got ${cfg.decoder.format}`]);
+      this.decodeSamples = sampled.decoder(cfg.decoder);
     }
   }
 
@@ -452,14 +452,14 @@ export class KafkaSource implements Source {
             raw.value = message.value;
             let stream: string;
             let res: IngestResult;
-            if (this.decodeAudio) {
-              const am = this.decodeAudio(raw);
+            if (this.decodeSamples) {
+              const am = this.decodeSamples(raw);
               stream = am.stream;
               if (!admit(stream)) {
                 deferredAt = message.offset;
                 break;
               }
-              res = registry.ingestAudio(key, am.stream, offset, am.samples, am.ts, now);
+              res = registry.ingestSamples(key, am.stream, offset, am.samples, am.ts, now);
             } else {
               const dm = this.decode(raw);
               for (let i = 0; i < dm.values.length; i++)

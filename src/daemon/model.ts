@@ -13,7 +13,7 @@ import type { NoisefloorMetrics } from './metrics.js';
 import type { BootstrapConfig, DaemonConfig } from '../config/daemon.js';
 import { coreConfigSchema } from '../config/core.js';
 import { generateSeries, seriesToCsv } from '../ingest/synthetic.js';
-import { runTrainJob } from '../pipeline/train.js';
+import { runTrainJob } from '../jobs/train.js';
 import { Detector } from '../scoring/detector.js';
 import { ModelLoadError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';

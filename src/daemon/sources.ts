@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { FileSourceConfig, GeneratorSourceConfig } from '../config/daemon.js';
 import { openSeries, uniqueStreamNames } from '../ingest/readers.js';
 import type { InputManifest } from '../model/artifact.js';
-import { readerSettings } from '../pipeline/score.js';
+import { readerSettings } from '../jobs/score.js';
 import { ANOMALY_KINDS, SyntheticProcess, type AnomalyKind } from '../ingest/synthetic.js';
 import type { NoisefloorMetrics } from './metrics.js';
 import { InputLimitError } from '../util/errors.js';

@@ -45,37 +45,20 @@
  * gap are not cut; no start index is ever reused). Parked states older than
  * `stateRetentionMs` are deleted (tombstones); such a stream starts again at index 0.
  *
- * ## Audio
+ * ## Sampled signals (audio)
  *
- * With an audio model the registry holds `AudioSlot`s (audio.ts) instead: PCM samples in,
- * log-mel windows out, the same rule with samples for steps (a window's first frame maps
+ * With a model of a sampled-signal kind the registry holds that kind's slots instead
+ * (src/features: `AudioSlot` in src/features/audio/slot.ts): PCM samples in, log-mel windows out, the same rule with samples for steps (a window's first frame maps
  * back to the input sample, and that to its message offset), offset-mode state at equal
  * sample rates (k counts samples, i is a frame index).
  */
 import type { Window } from '../ingest/types.js';
 import { StreamWindower, type WindowSpec } from '../ingest/windower.js';
 import { EventTimeOrder, type OrderKey, type OrderPolicy } from '../ingest/reorder.js';
-import { AudioSlot, type AudioSpec } from './audio.js';
-import type { ResumePoint, SlotLane } from './slot-lane.js';
+import type { SampledStreaming } from '../features/featurizer.js';
+import type { ResumePoint, SampleSlot, Slot, SlotLane, StreamState } from '../features/slot.js';
 
-export type { ResumePoint } from './slot-lane.js';
-
-/**
- * A stream's persisted state (one changelog record). Event-time mode when `t` is set: skip
- * released steps whose key is <= (t, f); else offset mode: skip messages below `o`. Then
- * skip `k` released steps and number the next one `i`. `o` is the stream's low-water
- * offset, `r` the last offset it read (replayed steps below it are not counted as late),
- * `a` when it was last seen (epoch ms).
- */
-export interface StreamState {
-  i: number;
-  o: number;
-  k: number;
-  t?: number;
-  f?: number;
-  r: number;
-  a: number;
-}
+export type { ResumePoint, Slot, StreamState } from '../features/slot.js';
 
 export const STATE_VERSION = 2;
 
@@ -128,7 +111,7 @@ interface HeldStep {
   key: OrderKey | null;
 }
 
-export class StreamSlot {
+export class StreamSlot implements Slot {
   readonly kind = 'steps';
   /** Step streams always resume exactly (see the module comment). */
   readonly resumable = true;
@@ -286,6 +269,10 @@ export class StreamSlot {
     return { i: this.base + n, o: Math.min(o, this.lastOffset + 1), k, ...base };
   }
 
+  jumpState(): StreamState {
+    return this.parkedState();
+  }
+
   /** The state of this stream once it expired idle: continue at the next grid start, parked. */
   parkedState(): StreamState {
     const H = this.spec.hop;
@@ -300,15 +287,16 @@ export class StreamSlot {
     return s;
   }
 
+  commitPoint(): { offset: number; state: StreamState } {
+    return { offset: this.lowWater(), state: this.state() };
+  }
+
   /** For resumePoint-style callers (offset mode). */
   resumePoint(): ResumePoint {
     const s = this.state();
     return { o: s.o, k: s.k, i: s.i };
   }
 }
-
-/** A stream's state in a lane: time-series steps, or PCM audio (audio.ts). */
-export type Slot = StreamSlot | AudioSlot;
 
 /** A changelog record to write: a stream's new state, or null to delete it. */
 export interface StateChange {
@@ -403,15 +391,9 @@ export class Lane implements SlotLane {
       if (this.written.get(stream) !== positionOf(s)) changes.push({ stream, value: encodeState(s) });
     };
     for (const s of this.streams.values()) {
-      if (s instanceof StreamSlot) {
-        const low = s.lowWater();
-        if (low < min) min = low;
-        note(s.stream, s.state());
-      } else {
-        const p = s.resumePoint();
-        if (p.o < min) min = p.o;
-        if (s.resumable) note(s.stream, { ...p, r: s.lastOffset, a: Math.round(s.lastSeen) });
-      }
+      const p = s.commitPoint();
+      if (p.offset < min) min = p.offset;
+      if (p.state) note(s.stream, p.state);
     }
     for (const [name, p] of this.resume) note(name, p.state);
     for (const name of this.tombstones) changes.push({ stream: name, value: null });
@@ -498,14 +480,14 @@ export class StreamRegistry {
   expired = 0;
 
   /**
-   * `audio`: the registry cuts log-mel windows from PCM (`ingestAudio`) instead of windows
-   * of steps (`ingest`); `spec` is then the model's window shape ([nMels, frames], hop
-   * hopFrames), for information.
+   * `sampled`: the model is of a sampled-signal kind (audio, ...; src/features): the
+   * registry feeds PCM samples to that kind's slots (`ingestSamples`) instead of cutting
+   * windows of steps (`ingest`); `spec` is then the model's window shape, for information.
    */
   constructor(
     readonly spec: WindowSpec,
     readonly opts: RegistryOptions,
-    readonly audio?: AudioSpec,
+    readonly sampled?: SampledStreaming,
   ) {
     this.policy = { allowedLatenessMs: opts.allowedLatenessMs ?? 0, maxBuffered: opts.reorderBufferSteps ?? 1024 };
   }
@@ -543,7 +525,7 @@ export class StreamRegistry {
    * message has the order key (ts + f * stepMs, f).
    */
   ingest(key: string, stream: string, offset: number, steps: Float64Array[], ts: number | string | undefined, stepMs: number, now: number): IngestResult {
-    if (this.audio) throw new Error('this registry cuts audio windows: use ingestAudio');
+    if (this.sampled) throw new Error(`this registry cuts ${this.sampled.kind} windows from samples: use ingestSamples`);
     const got = this.admit(key, stream, offset, steps.length, now, (lane, from) => new StreamSlot(lane, stream, this.spec, this.policy, now, from));
     if (got === 'dropped') return { kind: 'dropped' };
     if (got === 'skipped') return { kind: 'ok', windows: [], late: 0, duplicate: 0 };
@@ -584,19 +566,15 @@ export class StreamRegistry {
 
   /**
    * Feeds one PCM message (mono samples at the input rate, `ts` the epoch ms of its first
-   * sample) of device `stream` on lane `key`; returns the log-mel windows it completes.
+   * sample) of device `stream` on lane `key`; returns the windows it completes.
    */
-  ingestAudio(key: string, stream: string, offset: number, samples: Float32Array, ts: number | undefined, now: number): IngestResult {
-    const spec = this.audio;
-    if (!spec) throw new Error('this registry cuts windows of steps: use ingest');
-    const got = this.admit(key, stream, offset, samples.length, now, (lane, from) => {
-      const a = new AudioSlot(lane, stream, spec, now, from?.i ?? 0);
-      if (from) a.skipSteps = from.k;
-      return a;
-    });
+  ingestSamples(key: string, stream: string, offset: number, samples: Float32Array, ts: number | undefined, now: number): IngestResult {
+    const sampled = this.sampled;
+    if (!sampled) throw new Error('this registry cuts windows of steps: use ingest');
+    const got = this.admit(key, stream, offset, samples.length, now, (lane, from) => sampled.slot(lane, stream, from, now));
     if (got === 'dropped') return { kind: 'dropped' };
     if (got === 'skipped') return { kind: 'ok', windows: [], late: 0, duplicate: 0 };
-    const slot = got as AudioSlot;
+    const slot = got as SampleSlot;
     let x = samples;
     let t = ts;
     if (slot.skipSteps > 0) {
@@ -605,7 +583,7 @@ export class StreamRegistry {
       slot.skipSteps -= n;
       slot.lane.skipped += n;
       x = x.subarray(n);
-      if (t !== undefined) t += (n / spec.inputRate) * 1000;
+      if (t !== undefined) t += (n / sampled.inputRate) * 1000;
     }
     const windows = slot.push(offset, x, t).map((window) => ({ window, slot }));
     return { kind: 'ok', windows, late: 0, duplicate: 0 };
@@ -681,11 +659,8 @@ export class StreamRegistry {
           continue;
         }
         if (s.inflightCount > 0) continue;
-        if (s instanceof StreamSlot) lane.park(name, s.parkedState(), now);
-        else if (s.resumable) {
-          const p = s.resumePoint();
-          lane.park(name, { o: p.o, k: p.k, i: p.i, r: s.lastOffset, a: Math.round(s.lastSeen) }, now);
-        }
+        const parked = s.parkedState();
+        if (parked) lane.park(name, parked, now);
         s.alive = false;
         lane.streams.delete(name);
         this.total--;
@@ -729,8 +704,8 @@ export class StreamRegistry {
     const lane = this.lanes.get(key);
     if (!lane) return 0;
     for (const [name, s] of lane.streams) {
-      if (s instanceof StreamSlot) lane.park(name, s.parkedState(), now);
-      else if (s.resumable) lane.park(name, { i: s.base + s.windower.windowsEmitted * s.windower.hopFrames, o: offset, k: 0, r: s.lastOffset, a: Math.round(s.lastSeen) }, now);
+      const state = s.jumpState();
+      if (state) lane.park(name, state, now);
       s.alive = false;
       this.total--;
     }

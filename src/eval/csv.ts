@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { sniffDelimiter } from '../ingest/csv-line.js';
+import { sniffDelimiter, splitCsvLine } from '../ingest/csv-line.js';
 import { InputError } from '../util/errors.js';
 
 /**
- * Small whole-file readers for benchmark data. A plain delimited table (comma, or the
- * delimiter sniffed from the header). The benchmark files read here (NAB, SMAP/MSL) never
- * quote fields, so a split on the delimiter is exact for them; quoted input is rejected
- * rather than silently misread.
+ * Small whole-file readers for benchmark data: a delimited table (comma, or the delimiter
+ * sniffed from the header), its lines split by the series readers' CSV line reader
+ * (ingest/csv-line.ts, RFC 4180 quoting).
  */
 export interface CsvTable {
   file: string;
@@ -45,12 +44,10 @@ export function parseCsvTable(text: string, file: string, delimiter?: string): C
   if (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
   if (lines.length === 0) throw new InputError('empty file, expected a header line', { file, line: 1 });
   const sep = delimiter ?? sniffDelimiter(stripCr(lines[0]), lines.length > 1 ? stripCr(lines[1]) : undefined);
-  const header = stripCr(lines[0]).split(sep).map((h) => h.trim());
+  const header = splitCsvLine(stripCr(lines[0]), sep).map((h) => h.trim());
   const rows: string[][] = [];
   for (let i = 1; i < lines.length; i++) {
-    const line = stripCr(lines[i]);
-    if (line.includes('"')) throw new InputError('quoted fields are not supported', { file, line: i + 1 });
-    const fields = line.split(sep);
+    const fields = splitCsvLine(stripCr(lines[i]), sep);
     if (fields.length !== header.length) {
       throw new InputError(`expected ${header.length} fields, found ${fields.length}`, { file, line: i + 1 });
     }

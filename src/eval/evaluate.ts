@@ -36,30 +36,19 @@ import {
 import { fusedResult, insertionGuard, memoryWindowScores, unitSurprises, type MemoryWindowScores, type UnitSurprises } from './fusion.js';
 import { postprocessRows, windowScoresToRows } from './rows.js';
 import { runUnits, type RunUnitsOptions } from './runner.js';
+import { globToRegExp } from '../util/glob.js';
 import { listSmapChannels, loadSmapLabels, smapRowLabels } from './smap.js';
 
 export const NAB_DETECTOR_NAME = 'noisefloor';
 
-/** Glob over unit ids: `*` within a path segment, `**` across, `?` one character; comma-separated alternatives. */
+/** Glob over unit ids (util/glob.ts: `*` within a path segment, `**` across, `?` one character, `[...]`); comma-separated alternatives. */
 export function unitFilter(patterns: string | undefined): (id: string) => boolean {
   if (!patterns) return () => true;
   const res = patterns
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean)
-    .map((p) => {
-      let re = '';
-      for (let i = 0; i < p.length; i++) {
-        const ch = p[i];
-        if (ch === '*' && p[i + 1] === '*') {
-          re += '.*';
-          i++;
-        } else if (ch === '*') re += '[^/]*';
-        else if (ch === '?') re += '[^/]';
-        else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-      }
-      return new RegExp(`^${re}$`);
-    });
+    .map(globToRegExp);
   // A pattern without a folder part also matches the file name alone.
   return (id) => res.some((r) => r.test(id) || r.test(path.basename(id)));
 }

@@ -6,7 +6,7 @@ import { runsOf } from './metrics.js';
 import { loadNabCorpus } from './nab.js';
 import { loadSmapLabels, smapRowLabels } from './smap.js';
 import { openSeries } from '../ingest/readers.js';
-import { ReportStreamCollector } from '../pipeline/report.js';
+import { ReportStreamCollector } from '../jobs/report.js';
 import type { ReportInput, ReportRange } from '../report/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
 

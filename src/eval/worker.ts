@@ -2,11 +2,11 @@
  * Child process of `noisefloor evaluate --jobs N`: receives units over IPC, runs each with
  * the same `runUnit` as a single-process run, writes the cache entry and reports back.
  */
-import { createLogger, type LogLevel } from '../util/log.js';
+import { createLogger, logLevelFromEnv } from '../util/log.js';
 import { runUnit } from './engine.js';
 import { writeCached, type WorkerReply, type WorkerRequest } from './runner.js';
 
-const log = createLogger({ level: (process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? 'warn', base: { worker: process.pid } });
+const log = createLogger({ level: logLevelFromEnv('warn'), base: { worker: process.pid } });
 
 function send(m: WorkerReply): void {
   process.send?.(m);

@@ -9,6 +9,7 @@ import { parameterShapes, validateSpec, type DenoiserSpec, type Weights } from '
 import { DenoiserRuntime, type RuntimeOptions } from './runtime.js';
 import type { NoiseSchedule } from './schedule.js';
 import type { NormalisationParams } from '../ingest/normaliser.js';
+import { audioFeaturesSchema } from '../config/audio.js';
 
 /**
  * The model directory is the contract between trainer and daemon: `model.onnx` (eps_theta,
@@ -45,6 +46,13 @@ export const inputManifestSchema = z.object({
   excluded: z.array(z.object({ column: z.string(), reason: z.string() })).optional(),
 });
 
+/**
+ * How the model's windows are made from the input, one member per signal kind (discriminated
+ * by `kind`); absent for time series (channels of numeric columns, read as `input` says).
+ * src/features/index.ts `featurizerFor` is the one place that turns it into a featurizer.
+ */
+export const featuresManifestSchema = z.discriminatedUnion('kind', [audioFeaturesSchema]);
+
 export const manifestSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   /** Content hash of model.onnx plus the creation time: what alerts and metrics report. */
@@ -79,12 +87,13 @@ export const manifestSchema = z.object({
   }),
   calibration: calibrationManifestSchema.nullable(),
   input: inputManifestSchema.optional(),
-  /** Free-form description of the input, e.g. audio feature settings; kept as given. */
-  features: z.record(z.string(), z.unknown()).optional(),
+  /** Feature settings of a signal kind other than time series (see featuresManifestSchema). */
+  features: featuresManifestSchema.optional(),
   training: z.record(z.string(), z.unknown()),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+export type FeaturesManifest = z.infer<typeof featuresManifestSchema>;
 export type InputManifest = z.infer<typeof inputManifestSchema>;
 export type Calibration = z.infer<typeof calibrationManifestSchema>;
 export type TailFit = z.infer<typeof tailSchema>;

@@ -20,7 +20,7 @@ export interface WindowScore {
 
 /**
  * Statistics pooled over a stream's recent windows (audio: the last `horizonWindows`
- * windows of a device, src/audio/clip-stats.ts): the same numbers `score` reports per clip.
+ * windows of a device, src/features/audio/clip-stats.ts): the same numbers `score` reports per clip.
  */
 export interface PooledScore {
   windows: number;

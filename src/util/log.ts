@@ -50,8 +50,13 @@ export function formatTextRecord(rec: Record<string, unknown>): string {
   return [t, String(level).toUpperCase().padEnd(5), String(msg), ...pairs].join(' ');
 }
 
+/** The one place NOISEFLOOR_LOG_LEVEL is read; `fallback` when it is unset. */
+export function logLevelFromEnv(fallback: LogLevel = 'info'): LogLevel {
+  return (process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? fallback;
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const level = opts.level ?? ((process.env.NOISEFLOOR_LOG_LEVEL as LogLevel | undefined) ?? 'info');
+  const level = opts.level ?? logLevelFromEnv();
   const format = opts.format ?? 'json';
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const base = opts.base ?? {};

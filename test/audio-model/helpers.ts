@@ -1,7 +1,7 @@
 /** Synthetic machine sounds for the audio-model tests: a harmonic hum plus noise. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { audioConfigSchema, type AudioConfig } from '../../src/audio/config.js';
+import { audioConfigSchema, type AudioConfig } from '../../src/features/audio/config.js';
 import { Rng } from '../../src/util/rng.js';
 import { encodeWav } from '../audio/helpers.js';
 

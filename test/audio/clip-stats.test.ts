@@ -8,7 +8,7 @@ import {
   studentUpperTail,
   windowContribution,
   type WindowContribution,
-} from '../../src/audio/clip-stats.js';
+} from '../../src/features/audio/clip-stats.js';
 import { Rng } from '../../src/util/rng.js';
 
 const M = 12;

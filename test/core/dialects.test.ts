@@ -105,6 +105,8 @@ describe('CSV dialects', () => {
     expect(t.header).toEqual(['timestamp', 'value', 'label']);
     expect(t.rows[1]).toEqual(['2', '3', '1']);
     expect(parseCsvTable('a|b\n1|2\n', 'x.csv', '|').rows).toEqual([['1', '2']]);
+    // One CSV line reader for series files and benchmark tables: quoted fields read the same.
+    expect(parseCsvTable('"a,1",b\n"x ""y""",2\n', 'q.csv', ',')).toMatchObject({ header: ['a,1', 'b'], rows: [['x "y"', '2']] });
   });
 });
 

@@ -37,7 +37,7 @@ import { slidingWindows } from '../../src/eval/baselines.js';
 import { aucRoc } from '../../src/eval/metrics.js';
 import { ANOMALY_KINDS, generateSeries, seriesToCsv, type AnomalyKind } from '../../src/ingest/synthetic.js';
 import type { Window } from '../../src/ingest/types.js';
-import { runTrainJob } from '../../src/pipeline/train.js';
+import { runTrainJob } from '../../src/jobs/train.js';
 import { Detector } from '../../src/scoring/detector.js';
 import { silentLogger } from '../../src/util/log.js';
 import { smallConfig, tempDir } from '../support/core.js';

@@ -4,10 +4,11 @@
  * and resume points that continue each device on its frame grid with the same windows.
  */
 import { describe, expect, it } from 'vitest';
-import { audioConfigSchema, type AudioSettings } from '../../src/audio/config.js';
-import { AudioWindower } from '../../src/audio/features.js';
+import { audioConfigSchema, type AudioSettings } from '../../src/features/audio/config.js';
+import { AudioWindower } from '../../src/features/audio/features.js';
 import type { Window } from '../../src/ingest/types.js';
-import { AudioSlot, rateMap } from '../../src/daemon/audio.js';
+import { AudioSlot, rateMap } from '../../src/features/audio/slot.js';
+import { AudioStreaming } from '../../src/features/audio/streaming.js';
 import { StreamRegistry, decodeState, type TrackedWindow } from '../../src/daemon/streams.js';
 import { Rng } from '../../src/util/rng.js';
 import { machineClip, SR } from '../audio-model/helpers.js';
@@ -60,7 +61,7 @@ function run(r: StreamRegistry, msgs: Message[], from: number, seed: number, che
   for (const m of msgs) {
     if (m.offset < from) continue;
     if (m.offset >= stopAt) break;
-    const res = r.ingestAudio('t/0', m.stream, m.offset, m.samples, m.ts, 0);
+    const res = r.ingestSamples('t/0', m.stream, m.offset, m.samples, m.ts, 0);
     if (res.kind !== 'ok') throw new Error('dropped');
     queue.push(...res.windows);
     check(done, queue);
@@ -85,7 +86,7 @@ describe('audio slots: commit offsets and resume points', () => {
     const a = settings();
     const msgs = messages(signals, SR, 7);
     const ref = new Map(Object.entries(signals).flatMap(([s, x]) => fileWindowsFromSamples(a, s, x).map((w) => [key(w), w] as const)));
-    const r = new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, { settings: a, inputRate: SR });
+    const r = new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, new AudioStreaming({ settings: a, inputRate: SR }, 10));
     let checks = 0;
     const { done, queue } = run(r, msgs, 0, 3, (_done, queued) => {
       const c = r.commits().get('t/0');
@@ -125,7 +126,7 @@ describe('audio slots: commit offsets and resume points', () => {
     const a = settings();
     const msgs = messages(signals, SR, 11);
     const ref = new Map(Object.entries(signals).flatMap(([s, x]) => fileWindowsFromSamples(a, s, x).map((w) => [key(w), w] as const)));
-    const make = () => new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, { settings: a, inputRate: SR });
+    const make = () => new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, new AudioStreaming({ settings: a, inputRate: SR }, 10));
     let skipped = 0;
     for (const stopAt of [9, Math.floor(msgs.length / 2), msgs.length - 5]) {
       const r1 = make();
@@ -159,7 +160,7 @@ describe('audio slots: commit offsets and resume points', () => {
     const msgs = messages(sig, inRate, 5);
     const map = rateMap(inRate, SR)!;
     expect(map).toMatchObject({ up: 1, down: 2 });
-    const r = new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, { settings: a, inputRate: inRate });
+    const r = new StreamRegistry({ length: a.frames, hop: a.hopFrames, channels: a.nMels }, { maxStreams: 10, idleTimeoutMs: 0 }, new AudioStreaming({ settings: a, inputRate: inRate }, 10));
     // Counted, so the check cannot pass by never running (no commit yet, or nothing queued).
     let commitsChecked = 0;
     let windowsChecked = 0;

@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { coreConfigSchema } from '../../src/config/core.js';
 import { generateSeries, seriesToCsv, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
-import { runTrainJob } from '../../src/pipeline/train.js';
+import { runTrainJob } from '../../src/jobs/train.js';
 import { silentLogger } from '../../src/util/log.js';
 import { retryKafka, uniqueName, waitForPartitionLeaders } from '../support/kafka/client.js';
 

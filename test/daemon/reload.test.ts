@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { coreConfigSchema } from '../../src/config/core.js';
 import { generateSeries, seriesToCsv } from '../../src/ingest/synthetic.js';
 import { MANIFEST_FILE, ONNX_FILE, manifestSchema, writeModelDir, type Manifest } from '../../src/model/artifact.js';
-import { runTrainJob } from '../../src/pipeline/train.js';
+import { runTrainJob } from '../../src/jobs/train.js';
 import { silentLogger } from '../../src/util/log.js';
 import { ServeProcess, trainTinyModel, writeConfig, killRunning } from './helpers.js';
 

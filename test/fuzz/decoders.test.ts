@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pcmAudioDecoder } from '../../src/daemon/audio.js';
+import { pcmAudioDecoder } from '../../src/features/audio/slot.js';
 import { DecodeError, createDecoder, parseDecoderConfig, type PcmDecoderConfig, type RawMessage } from '../../src/ingest/decoders.js';
 import type { InputError } from '../../src/util/errors.js';
 import { bytesLike, expectTypedOutcome, fuzzParams } from './fuzz.js';

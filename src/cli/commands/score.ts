@@ -2,20 +2,21 @@ import { parseArgs } from 'node:util';
 import { coreConfigSchema, type DataConfig } from '../../config/core.js';
 import { loadConfigFile } from '../../config/load.js';
 import type { ExecutionProvider } from '../../model/runtime.js';
-import { AtomicOutput, DEFAULT_ORDER_POLICY, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../pipeline/score.js';
+import { AtomicOutput, DEFAULT_ORDER_POLICY, openForModel, scoreSource, ScoreWriter, type FileSummary, type OutputFormat } from '../../jobs/score.js';
 import path from 'node:path';
 import { Detector, toScoreEvent } from '../../scoring/detector.js';
 import { loadModel, readManifest } from '../../model/artifact.js';
 import { rawThreshold } from '../../scoring/calibration.js';
 import { explicitKeys, scoreSettingsFrom } from '../score-settings.js';
 import { uniqueStreamNames } from '../../ingest/readers.js';
-import { ReportStreamCollector } from '../../pipeline/report.js';
+import { ReportStreamCollector } from '../../jobs/report.js';
 import { modelInfo, writeReportFile } from './report.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
 import { checkOutputFile, outputErrorOf } from '../output-check.js';
-import { audioScoreCommand, isAudioModel, modelArg } from './audio.js';
+import { audioScoreCommand } from './score-audio.js';
+import { signalKindOf, type SignalKind } from '../../features/index.js';
 
 export const SCORE_USAGE = `noisefloor score --model <dir> <file|glob>... [--out <file>] [--format csv|jsonl]
                  [--fail-on-anomaly] [--report <report.html>] [--config <file>]
@@ -34,8 +35,40 @@ train.*) are refused unless they equal the model's.
 Exit codes: 0 ok, 1 anomalies found (with --fail-on-anomaly), 2 usage or input error.
 An audio model (trained on WAV) scores clips instead: noisefloor score --model <audio-model> --help.`;
 
+/**
+ * How each signal kind scores recorded files: time series window by window, audio clip by
+ * clip. The flags and output columns differ per kind; a new kind adds its entry here.
+ */
+const SCORE_COMMANDS: Record<SignalKind, (argv: string[], log: Logger) => Promise<number>> = {
+  timeseries: scoreWindowsCommand,
+  audio: audioScoreCommand,
+};
+
 export async function scoreCommand(argv: string[], log: Logger): Promise<number> {
-  if (await isAudioModel(modelArg(argv))) return audioScoreCommand(argv, log);
+  return SCORE_COMMANDS[await modelKind(modelArg(argv))](argv, log);
+}
+
+/** The value of --model in raw argv (--model X or --model=X). */
+export function modelArg(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--model') return argv[i + 1];
+    if (argv[i].startsWith('--model=')) return argv[i].slice('--model='.length);
+  }
+  return undefined;
+}
+
+/** The model's signal kind; time series when there is none to read (that command then reports why). */
+async function modelKind(dir: string | undefined): Promise<SignalKind> {
+  if (!dir) return 'timeseries';
+  try {
+    return signalKindOf(await readManifest(dir));
+  } catch {
+    return 'timeseries';
+  }
+}
+
+/** Time-series models: one row per window. */
+async function scoreWindowsCommand(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

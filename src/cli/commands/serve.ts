@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import { daemonConfigSchema, redact, type DaemonConfig } from '../../config/daemon.js';
 import { loadConfigFile } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { deepFreeze } from '../../util/freeze.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 
@@ -37,11 +38,10 @@ export async function serveCommand(argv: string[], log: Logger, ctx: { console: 
     process.stdout.write(SERVE_USAGE + '\n');
     return 0;
   }
-  const config: DaemonConfig = await loadConfigFile(daemonConfigSchema, values.config);
-  if (values.model !== undefined) {
-    if (values.model === '') throw new UsageError('--model needs a directory');
-    config.model.dir = values.model;
-  }
+  const loaded: DaemonConfig = await loadConfigFile(daemonConfigSchema, values.config);
+  if (values.model === '') throw new UsageError('--model needs a directory');
+  // Flags make a new config; the validated one is frozen from here on, never changed.
+  const config = deepFreeze<DaemonConfig>(values.model === undefined ? loaded : { ...loaded, model: { ...loaded.model, dir: values.model } });
   if (values['print-config']) {
     process.stdout.write(YAML.stringify(redact(config)));
     return 0;

@@ -1,11 +1,8 @@
 import { parseArgs } from 'node:util';
-import { coreConfigSchema } from '../../config/core.js';
-import { loadConfigFile } from '../../config/load.js';
-import { runTrainJob } from '../../pipeline/train.js';
+import { trainingFeaturizer } from '../../features/index.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
-import { audioTrainCommand, isAudioTrain } from './audio.js';
 import { runInterruptibleTraining } from '../interruptible.js';
 
 export const TRAIN_USAGE = `noisefloor train --data <file|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
@@ -43,35 +40,23 @@ export async function trainCommand(argv: string[], log: Logger): Promise<number>
   const outDir = values.out;
   if (!outDir) throw new UsageError('train needs --out <model-dir>');
   if (values['refit-normaliser'] && !values.init) throw new UsageError('--refit-normaliser only applies with --init <model-dir>');
-  if (await isAudioTrain(patterns, values.config)) {
-    if (values.init) throw new UsageError('--init is not supported for audio models yet');
-    return audioTrainCommand(argv, log);
-  }
-  const config = await loadConfigFile(coreConfigSchema, values.config);
-  if (values.epochs) config.train.epochs = parsePositiveInt(values.epochs, '--epochs');
-  if (values.seed) config.train.seed = parsePositiveInt(values.seed, '--seed');
+  const epochs = values.epochs ? parsePositiveInt(values.epochs, '--epochs') : undefined;
+  const seed = values.seed ? parsePositiveInt(values.seed, '--seed') : undefined;
   const files = await expandPaths(patterns);
+  const featurizer = await trainingFeaturizer(files, values.config, { epochs, seed });
+  if (values.init && !featurizer.warmStart) throw new UsageError(`--init is not supported for ${featurizer.kind} models yet`);
 
   const job = await runInterruptibleTraining(log, (signal, onProgress) =>
-    runTrainJob({
+    featurizer.train({
       files,
       outDir,
-      config,
       log,
       signal,
       onProgress,
       init: values.init ? { dir: values.init, refitNormaliser: values['refit-normaliser'] ?? false } : undefined,
     }),
   );
-  const cal = job.manifest.calibration;
-  process.stderr.write(
-    `model ${job.manifest.modelVersion} written to ${outDir}: ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
-      `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), val loss ${Math.min(...job.result.valLoss).toFixed(4)}, ` +
-      `threshold raw ${cal?.thresholdRaw.toPrecision(4)} for false-alarm rate ${cal?.targetFalseAlarmRate}\n` +
-      `channels: ${job.manifest.channels.join(', ')}` +
-      (job.manifest.input?.excluded?.length ? `; left out: ${job.manifest.input.excluded.map((e) => `${e.column} (${e.reason})`).join(', ')}` : '') +
-      '\n',
-  );
+  process.stderr.write(featurizer.describe(job, files, outDir) + '\n');
   return job.result.interrupted ? 130 : 0;
 }
 

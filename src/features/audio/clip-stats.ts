@@ -55,11 +55,11 @@
  * order, so `serve`'s horizon statistics equal `score`'s clip statistics whenever the
  * horizon holds the whole clip.
  */
-import type { Calibration } from '../model/artifact.js';
-import { exceedanceProbability } from '../scoring/calibration.js';
-import { DEFAULT_CLIP_STATISTICS, type ClipStatistic } from '../config/audio.js';
+import type { Calibration } from '../../model/artifact.js';
+import { exceedanceProbability } from '../../scoring/calibration.js';
+import { DEFAULT_CLIP_STATISTICS, type ClipStatistic } from '../../config/audio.js';
 
-export { CLIP_STATISTICS, DEFAULT_CLIP_STATISTICS, type ClipStatistic } from '../config/audio.js';
+export { CLIP_STATISTICS, DEFAULT_CLIP_STATISTICS, type ClipStatistic } from '../../config/audio.js';
 
 export const CLIP_CALIBRATION_VERSION = 1;
 

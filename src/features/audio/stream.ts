@@ -16,9 +16,9 @@
  * loudness 'none' and 'window'; 'clip' uses the RMS of the last `clipSeconds` of audio
  * (offline uses the whole clip's RMS).
  */
-import type { Window } from '../ingest/types.js';
-import { InputError } from '../util/errors.js';
-import type { AudioSettings } from '../config/audio.js';
+import type { Window } from '../../ingest/types.js';
+import { InputError } from '../../util/errors.js';
+import type { AudioSettings } from '../../config/audio.js';
 import { AudioWindower, selectChannel } from './features.js';
 
 export type PcmSample = 's16le' | 'f32le';

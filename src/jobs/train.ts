@@ -7,7 +7,7 @@ import { NormaliserFitter, normaliseWindow, type NormalisationParams } from '../
 import { openSeries } from '../ingest/readers.js';
 import type { Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
-import { FORMAT_VERSION, readManifest, readModelWeights, sha256, writeModelDir, type InputManifest, type Manifest } from '../model/artifact.js';
+import { FORMAT_VERSION, readManifest, readModelWeights, sha256, writeModelDir, type FeaturesManifest, type InputManifest, type Manifest } from '../model/artifact.js';
 import { validateSpec, parameterCount, type DenoiserSpec, type Weights } from '../model/denoiser.js';
 import { exportDenoiserOnnx } from '../model/onnx-export.js';
 import { DenoiserRuntime, ORT_VERSION } from '../model/runtime.js';
@@ -186,8 +186,8 @@ export interface TrainJobOptions {
   log: Logger;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
-  /** Extra manifest fields (audio feature settings). */
-  features?: Record<string, unknown>;
+  /** The manifest's feature settings (signal kinds other than time series). */
+  features?: FeaturesManifest;
   /** Windows already made (audio features); skips reading files. */
   collected?: CollectedWindows;
   /** Warm start: continue from this model directory (same spec and channels). */
@@ -234,7 +234,7 @@ export async function buildModelArtifact(
   config: CoreConfig,
   training: Record<string, unknown>,
   log: Logger,
-  features?: Record<string, unknown>,
+  features?: FeaturesManifest,
 ): Promise<{ onnx: Uint8Array; manifest: Manifest }> {
   const createdAt = new Date().toISOString();
   const onnx = exportDenoiserOnnx(spec, weights, { version: NOISEFLOOR_VERSION, createdAt });

@@ -3,7 +3,7 @@
  * commit tracking of streams.ts carried over from steps to samples.
  *
  * One `AudioSlot` per device and lane wraps an `AudioWindower` (resampler, one FFT per STFT
- * hop, loudness, windows of `frames` frames every `hopFrames` frames; see src/audio/) plus
+ * hop, loudness, windows of `frames` frames every `hopFrames` frames; see features.ts) plus
  * the map from input samples back to Kafka offsets: a FIFO of the stream's messages still
  * needed (offset, first input sample, sample count, record timestamp).
  *
@@ -31,14 +31,14 @@
  * the lane's commit offset and warm up again (frames numbered from there), covering more,
  * never less.
  */
-import { AudioWindower, selectChannel } from '../audio/features.js';
-import type { AudioSettings } from '../config/audio.js';
-import { pcmToFloat32 } from '../audio/stream.js';
-import { DecodeError, type PcmDecoderConfig, type RawMessage } from '../ingest/decoders.js';
-import { Resampler } from '../ingest/audio/index.js';
-import type { Window } from '../ingest/types.js';
-import { ConfigError } from '../util/errors.js';
-import type { ResumePoint, SlotLane } from './slot-lane.js';
+import { AudioWindower, selectChannel } from './features.js';
+import type { AudioSettings } from '../../config/audio.js';
+import { pcmToFloat32 } from './stream.js';
+import { DecodeError, type PcmDecoderConfig, type RawMessage } from '../../ingest/decoders.js';
+import { Resampler } from '../../ingest/audio/index.js';
+import type { Window } from '../../ingest/types.js';
+import { ConfigError } from '../../util/errors.js';
+import type { ResumePoint, SampleSlot, SlotLane, StreamState } from '../slot.js';
 
 /** How the registry turns PCM into windows (fixed at start-up, from the model and the config). */
 export interface AudioSpec {
@@ -85,7 +85,7 @@ interface MessageSpan {
   ts: number | undefined;
 }
 
-export class AudioSlot {
+export class AudioSlot implements SampleSlot {
   readonly kind = 'audio';
   readonly windower: AudioWindower;
   /** False when resampling: no exact resume point can be written (see the module comment). */
@@ -201,6 +201,22 @@ export class AudioSlot {
     }
     // Not seen yet (hopFrames > frames, or nothing pushed): skip the gap after a restart.
     return { o: this.lastOffset + 1, k: u - this.samples + this.skipSteps, i: this.base + frame };
+  }
+
+  commitPoint(): { offset: number; state: StreamState | null } {
+    const p = this.resumePoint();
+    return { offset: p.o, state: this.resumable ? { ...p, r: this.lastOffset, a: Math.round(this.lastSeen) } : null };
+  }
+
+  parkedState(): StreamState | null {
+    if (!this.resumable) return null;
+    const p = this.resumePoint();
+    return { o: p.o, k: p.k, i: p.i, r: this.lastOffset, a: Math.round(this.lastSeen) };
+  }
+
+  jumpState(): StreamState | null {
+    if (!this.resumable) return null;
+    return { i: this.base + this.windower.windowsEmitted * this.windower.hopFrames, o: this.lastOffset + 1, k: 0, r: this.lastOffset, a: Math.round(this.lastSeen) };
   }
 }
 

@@ -9,12 +9,12 @@
  * recently scored is forgotten first). A new model version starts every horizon afresh:
  * statistics of two models' residuals are not pooled together.
  */
-import type { Window } from '../ingest/types.js';
-import type { Calibration } from '../model/artifact.js';
-import { toScoreEvent, type Detector } from '../scoring/detector.js';
-import type { PooledScore, ScoreEvent, WindowScore } from '../scoring/types.js';
+import type { Window } from '../../ingest/types.js';
+import type { Calibration } from '../../model/artifact.js';
+import { toScoreEvent, type Detector } from '../../scoring/detector.js';
+import type { PooledScore, ScoreEvent, WindowScore } from '../../scoring/types.js';
 import { HorizonPool, clipCalibrationFrom, windowContribution, type ClipCalibration, type ClipStatistics } from './clip-stats.js';
-import type { AudioSettings } from '../config/audio.js';
+import type { AudioSettings } from '../../config/audio.js';
 
 /** The event form of clip statistics (rounded for JSON). */
 export function pooledScore(st: ClipStatistics, channelNames: string[]): PooledScore {

@@ -11,11 +11,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Window } from '../ingest/types.js';
-import type { Detector } from '../scoring/detector.js';
-import { calibratedScore } from '../scoring/calibration.js';
-import { InputError, ModelLoadError } from '../util/errors.js';
-import { audioSettingsFromFeatures, type AggregationMethod, type AudioSettings } from '../config/audio.js';
+import type { Window } from '../../ingest/types.js';
+import type { Detector } from '../../scoring/detector.js';
+import { calibratedScore } from '../../scoring/calibration.js';
+import { InputError, ModelLoadError } from '../../util/errors.js';
+import { audioSettingsFromFeatures, type AggregationMethod, type AudioSettings } from '../../config/audio.js';
 import { clipCalibrationFrom, clipStatistics, windowContribution, type ClipStatistics, type WindowContribution } from './clip-stats.js';
 import { fileWindows, type FileFeatureStats } from './features.js';
 

@@ -1,115 +1,22 @@
 /**
- * `train` and `score` for audio (WAV) input. train.ts / score.ts dispatch here when the
- * inputs are all .wav files or the config has an `audio` section (train), or the model is
- * an audio model (score).
+ * `score` for audio models: clips in, one row per clip out (score.ts picks it by the
+ * model's signal kind).
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
-import { audioConfigSchema, audioSettingsFromFeatures, type AggregationMethod } from '../../audio/config.js';
-import { CLIP_STATISTICS } from '../../audio/clip-stats.js';
-import { audioSettingsOf, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../audio/score.js';
-import { runAudioTrainJob } from '../../audio/train.js';
+import { audioConfigSchema, type AggregationMethod } from '../../features/audio/config.js';
+import { CLIP_STATISTICS } from '../../features/audio/clip-stats.js';
+import { audioSettingsOf, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../features/audio/score.js';
 import type { ScoringConfig } from '../../config/core.js';
 import { loadConfigFile } from '../../config/load.js';
 import { aucRoc, partialAucRoc } from '../../eval/metrics.js';
-import { readManifest } from '../../model/artifact.js';
 import type { ExecutionProvider } from '../../model/runtime.js';
-import { AtomicOutput } from '../../pipeline/score.js';
+import { AtomicOutput } from '../../jobs/score.js';
 import { Detector } from '../../scoring/detector.js';
 import { InputError, UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { expandPaths } from '../glob.js';
 import { checkOutputFile } from '../output-check.js';
-import { runInterruptibleTraining } from '../interruptible.js';
-
-const isWav = (f: string) => /\.wav$/i.test(f);
-
-/** True when a train run is audio: a config with an `audio` section, or only .wav inputs. */
-export async function isAudioTrain(patterns: string[], configFile: string | undefined): Promise<boolean> {
-  if (configFile) {
-    try {
-      const raw = YAML.parse(await readFile(configFile, 'utf8')) as unknown;
-      if (raw && typeof raw === 'object' && 'audio' in raw) return true;
-    } catch {
-      /* the core loader reports unreadable configs */
-    }
-  }
-  if (patterns.length === 0) return false;
-  if (patterns.every(isWav)) return true;
-  try {
-    const files = await expandPaths(patterns);
-    return files.length > 0 && files.every(isWav);
-  } catch {
-    return false;
-  }
-}
-
-/** The value of --model in raw argv (--model X or --model=X). */
-export function modelArg(argv: string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--model') return argv[i + 1];
-    if (argv[i].startsWith('--model=')) return argv[i].slice('--model='.length);
-  }
-  return undefined;
-}
-
-/** True when `dir` holds an audio model. */
-export async function isAudioModel(dir: string | undefined): Promise<boolean> {
-  if (!dir) return false;
-  try {
-    return audioSettingsFromFeatures((await readManifest(dir)).features) !== null;
-  } catch {
-    return false;
-  }
-}
-
-export const AUDIO_TRAIN_USAGE = `noisefloor train --data <wav|glob>... --out <model-dir> [--config <file>] [--epochs N] [--seed N]
-
-Audio: WAV inputs (or a config with an \`audio\` section, see config/audio.yaml) train on
-log-mel windows [nMels, frames]; the audio settings are stored in the model.`;
-
-export async function audioTrainCommand(argv: string[], log: Logger): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      data: { type: 'string', multiple: true },
-      out: { type: 'string' },
-      config: { type: 'string' },
-      epochs: { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  const patterns = [...(values.data ?? []), ...positionals];
-  if (patterns.length === 0) throw new UsageError('train needs --data <files>');
-  const outDir = values.out;
-  if (!outDir) throw new UsageError('train needs --out <model-dir>');
-  const config = await loadConfigFile(audioConfigSchema, values.config);
-  if (values.epochs) config.train.epochs = nonNegInt(values.epochs, '--epochs');
-  if (values.seed) config.train.seed = nonNegInt(values.seed, '--seed');
-  const files = await expandPaths(patterns);
-  const job = await runInterruptibleTraining(log, (signal, onProgress) =>
-    runAudioTrainJob({
-      files,
-      outDir,
-      config,
-      log,
-      signal,
-      onProgress,
-    }),
-  );
-  const cal = job.manifest.calibration;
-  const a = config.audio;
-  process.stderr.write(
-    `audio model ${job.manifest.modelVersion} written to ${outDir}: ${files.length} clip(s), windows [${a.nMels} mels x ${a.frames} frames], ` +
-      `loudness ${a.loudness.mode}, ${job.trainWindows} training / ${job.valWindows} validation windows, ` +
-      `${job.result.epochsRun} epochs (best ${job.result.bestEpoch}), threshold raw ${cal?.thresholdRaw.toPrecision(4)}\n`,
-  );
-  return job.result.interrupted ? 130 : 0;
-}
 
 export const AUDIO_SCORE_USAGE = `noisefloor score --model <audio-model> <wav|glob>... [--labels <file,label csv>] [--out <file>]
                  [--format csv|jsonl] [--aggregation mean|max|topk] [--mode reconstruction|likelihood]

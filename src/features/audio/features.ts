@@ -5,10 +5,10 @@
  * this class, so a file scored offline and the same samples pushed in any chunking give the
  * same windows.
  */
-import { Resampler, StreamingLogMel, melFilterbank, readWavChunks, readWavInfo } from '../ingest/audio/index.js';
-import type { Window } from '../ingest/types.js';
-import { InputError } from '../util/errors.js';
-import { SILENCE_DB, type AudioSettings } from '../config/audio.js';
+import { Resampler, StreamingLogMel, melFilterbank, readWavChunks, readWavInfo } from '../../ingest/audio/index.js';
+import type { Window } from '../../ingest/types.js';
+import { InputError } from '../../util/errors.js';
+import { SILENCE_DB, type AudioSettings } from '../../config/audio.js';
 
 export interface AudioWindowerOptions {
   /** Stream id put on every window (file name or device id). */

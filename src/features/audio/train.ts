@@ -6,16 +6,16 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Window } from '../ingest/types.js';
-import { ONNX_FILE, writeModelDir } from '../model/artifact.js';
-import { Detector } from '../scoring/detector.js';
-import { NormaliserFitter } from '../ingest/normaliser.js';
-import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResult } from '../pipeline/train.js';
-import type { TrainProgress } from '../model/trainer.js';
-import { InputError, TrainingError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
+import type { Window } from '../../ingest/types.js';
+import { ONNX_FILE, writeModelDir } from '../../model/artifact.js';
+import { Detector } from '../../scoring/detector.js';
+import { NormaliserFitter } from '../../ingest/normaliser.js';
+import { WindowReservoir, runTrainJob, type CollectedWindows, type TrainJobResult } from '../../jobs/train.js';
+import type { TrainProgress } from '../../model/trainer.js';
+import { InputError, TrainingError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
 import { fitClipCalibration, windowContribution, type ClipCalibration, type SpectralSegments, type WindowContribution } from './clip-stats.js';
-import { audioFeaturesRecord, type AudioConfig } from '../config/audio.js';
+import { audioFeaturesRecord, type AudioConfig } from '../../config/audio.js';
 import { bandCentresHz, bandNames, fileWindows, type FileFeatureStats } from './features.js';
 
 /** The core config with the window section set from the audio section. */
@@ -194,7 +194,7 @@ export async function runAudioTrainJob(opts: AudioTrainJobOptions): Promise<Trai
     signal: opts.signal,
     onProgress: opts.onProgress,
     collected,
-    features: features as unknown as Record<string, unknown>,
+    features,
   });
   const segments = calFiles.length
     ? cutSegments(await Promise.all(calFiles.map((f) => clipWindows(f, config))), CALIBRATION_SEGMENTS)

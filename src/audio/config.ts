@@ -1,5 +1,0 @@
-/**
- * The audio settings schema lives in src/config/audio.ts (config sits below audio in the
- * layers, and src/config/daemon.ts embeds it); this module re-exports it for older import paths.
- */
-export * from '../config/audio.js';

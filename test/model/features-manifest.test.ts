@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { featuresManifestSchema, manifestSchema } from '../../src/model/artifact.js';
+import { AUDIO_FEATURES_KIND, audioFeaturesRecord, audioSchema, audioSettingsFromFeatures } from '../../src/config/audio.js';
+
+describe('manifest features union', () => {
+  it('reads an audio features record back as typed settings, keeping extra fields', () => {
+    const audio = audioSchema.parse({ nMels: 16, frames: 8 });
+    const rec = { ...audioFeaturesRecord(audio, [100, 200]), clipCalibration: { version: 1 } };
+    const parsed = featuresManifestSchema.parse(JSON.parse(JSON.stringify(rec)));
+    expect(parsed.kind).toBe(AUDIO_FEATURES_KIND);
+    expect(parsed.bandHz).toEqual([100, 200]);
+    expect(parsed.clipCalibration).toEqual({ version: 1 });
+    expect(audioSettingsFromFeatures(parsed)).toEqual(audio);
+  });
+
+  it('refuses a signal kind this noisefloor does not know, and bad audio settings', () => {
+    expect(featuresManifestSchema.safeParse({ kind: 'vibration-spectra', version: 1 }).success).toBe(false);
+    const bad = { ...audioFeaturesRecord(audioSchema.parse({}), []), audio: { nFft: 1000 } };
+    const res = featuresManifestSchema.safeParse(bad);
+    expect(res.success).toBe(false);
+    expect(res.error?.issues.map((i) => i.path.join('.'))).toContain('audio.nFft');
+  });
+
+  it('leaves features optional (time-series models have none)', () => {
+    expect(manifestSchema.shape.features.safeParse(undefined).success).toBe(true);
+    expect(audioSettingsFromFeatures(undefined)).toBeNull();
+  });
+});
