@@ -22,7 +22,7 @@
  *
  *   npm run bench:kafka -- [--values 1000000] [--streams 1000] [--partitions 4] [--rate 0]
  *                          [--detector model|null] [--model default|bootstrap] [--batch 256]
- *                          [--max-wait-ms 20] [--latency-target-ms 100]   (0: fixed batching)
+ *                          [--max-wait-ms 20] [--latency-target-ms 0]   (0: fixed batching)
  *                          [--steps K --samples M]   (scoring overrides of the served model)
  */
 import { execFile, spawn } from 'node:child_process';
@@ -61,7 +61,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '256' },
     'max-wait-ms': { type: 'string', default: '20' },
     /** batching.latencyTargetMs; 0: the fixed rule (maxBatch or max-wait-ms). */
-    'latency-target-ms': { type: 'string', default: '100' },
+    'latency-target-ms': { type: 'string', default: '0' },
     /** Scoring overrides (model.scoring), e.g. a one-step recipe: --steps 1. */
     steps: { type: 'string' },
     samples: { type: 'string' },
@@ -215,6 +215,15 @@ async function main(): Promise<void> {
       .map((v) => `${v.labels.reason} ${v.value}`)
       .join(', ');
     const { batches, windowsScored } = daemon.stats;
+    // The daemon's own queue-to-outputs latency (the part batching.latencyTargetMs covers), as bucket bounds.
+    const hist = (await daemon.metrics.registry.getSingleMetric('noisefloor_window_latency_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_bucket'));
+    const total = hist.find((v) => v.labels.le === '+Inf')?.value ?? 0;
+    const bucketQ = (q: number) => {
+      const b = hist.find((v) => v.value >= q * total);
+      return b ? (b.labels.le === '+Inf' ? '>10 s' : `<= ${Number(b.labels.le) * 1000} ms`) : '-';
+    };
+    const cost = daemon.batcher.controller.cost;
+    const queueLine = `queue->outputs per batch (oldest window; daemon histogram): p50 ${bucketQ(0.5)}, p99 ${bucketQ(0.99)}; measured cost ${cost.perBatchMs.toFixed(2)} ms per batch + ${cost.perWindowMs.toFixed(3)} ms per window`;
     await daemon.stop('benchmark done');
 
     // The same topic through kcat, first message to last (its start-up is timed apart).
@@ -234,6 +243,7 @@ async function main(): Promise<void> {
       `produced (separate process): ${fmt(produced!.messages)} messages over ${S} streams, ${P} partitions, ${fmt(produced!.rate)} msg/s${RATE ? ` (paced at ${fmt(RATE)})` : ' (before the daemon started)'}`,
       `daemon consumed: ${fmt(source.messages)} messages in ${consumeS.toFixed(2)} s first to last -> ${fmt(daemonRate)} msg/s; all ${fmt(probe.count)} windows (expected ${fmt(expectedWindows)}) out ${((scoredAt - first) / 1000).toFixed(2)} s after the first message`,
       `batching: maxBatch ${args.batch}, maxWaitMs ${args['max-wait-ms']}, latencyTargetMs ${args['latency-target-ms']}: ${fmt(batches)} batches, mean ${(windowsScored / Math.max(1, batches)).toFixed(1)} windows (${byReason})`,
+      queueLine,
       `latency produce->score: p50 ${fmt(quantile(probe.latencies, 0.5))} ms, p99 ${fmt(quantile(probe.latencies, 0.99))} ms, max ${fmt(quantile(probe.latencies, 1))} ms`,
       `peak RSS (this process: daemon only): ${rssMb.toFixed(0)} MiB; live streams at most ${fmt(maxStreams)}; at the sampled peak (${(peakMem.rss / 2 ** 20).toFixed(0)} MiB): V8 heap used ${(peakMem.heapUsed / 2 ** 20).toFixed(0)} of ${(peakMem.heapTotal / 2 ** 20).toFixed(0)} MiB, array buffers ${(peakMem.arrayBuffers / 2 ** 20).toFixed(0)} MiB`,
       `kcat, same topic: ${fmt(kCount)} messages in ${kcatS.toFixed(2)} s first to last -> ${fmt(kcatRate)} msg/s; daemon/kcat = ${(daemonRate / kcatRate).toFixed(3)}`,

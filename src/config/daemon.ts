@@ -231,9 +231,11 @@ export const batchingSchema = z
     /**
      * Per window, from entering the queue to its events reaching the outputs: batches are
      * sized from the measured cost of the last ones so that it holds when the scorer keeps
-     * up; when it does not, batches are maxBatch (throughput first). 0: fixed maxBatch/maxWaitMs.
+     * up; when it does not, batches are maxBatch (throughput first). 0 (default): fixed
+     * maxBatch/maxWaitMs; off by default because on the 2-core bench it did not lower the
+     * produce-to-score p99 (docs/BENCHMARKS.md).
      */
-    latencyTargetMs: z.number().int().min(0).max(600_000).default(100),
+    latencyTargetMs: z.number().int().min(0).max(600_000).default(0),
   })
   .strict();
 

@@ -3,6 +3,7 @@
  * scorer on a simulated clock (no timers, no wall time: every figure is deterministic).
  */
 import { describe, expect, it } from 'vitest';
+import { batchingSchema } from '../../src/config/daemon.js';
 import { BatchController, BatchCostModel, type BatchControllerOptions, type BatchReason } from '../../src/daemon/batch-controller.js';
 
 /** Serving cost of n windows in the simulation: 2 ms per batch + 0.5 ms per window. */
@@ -172,5 +173,14 @@ describe('BatchController on a simulated scorer', () => {
     expect(first.n).toBeLessThan(300);
     const burstLat = r.latencies.slice(warmup.length);
     expect(burstLat.slice(0, first.n).every((l) => l <= 40)).toBe(true);
+  });
+});
+
+describe('batching.latencyTargetMs', () => {
+  it('defaults to 0 (off: the fixed rule) and takes whole milliseconds >= 0 only', () => {
+    expect(batchingSchema.parse({}).latencyTargetMs).toBe(0);
+    expect(batchingSchema.parse({ latencyTargetMs: 100 }).latencyTargetMs).toBe(100);
+    expect(batchingSchema.safeParse({ latencyTargetMs: -1 }).success).toBe(false);
+    expect(batchingSchema.safeParse({ latencyTargetMs: 2.5 }).success).toBe(false);
   });
 });
