@@ -43,7 +43,8 @@ export class MicroBatcher<T> {
 
   constructor(
     readonly opts: BatcherOptions,
-    private readonly now: () => number = Date.now,
+    // Monotonic and sub-millisecond: batches of a small model are served in well under 1 ms.
+    private readonly now: () => number = () => performance.now(),
   ) {
     if (!(opts.maxBatch >= 1 && opts.capacity >= 1)) throw new RangeError('batcher: maxBatch and capacity must be >= 1');
     this.controller = new BatchController({ maxBatch: opts.maxBatch, maxWaitMs: opts.maxWaitMs, latencyTargetMs: opts.latencyTargetMs ?? 0 });
