@@ -14,6 +14,7 @@ export const UNIT_TESTS = [
   'test/report/render.test.ts',
   'test/report/downsample.test.ts',
   'test/daemon/batcher.test.ts',
+  'test/daemon/batch-controller.test.ts',
   'test/daemon/config.test.ts',
   'test/audio-model/newuser-audio.test.ts',
   'test/util/**/*.test.ts',

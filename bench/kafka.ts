@@ -22,6 +22,7 @@
  *
  *   npm run bench:kafka -- [--values 1000000] [--streams 1000] [--partitions 4] [--rate 0]
  *                          [--detector model|null] [--model default|bootstrap] [--batch 256]
+ *                          [--max-wait-ms 20] [--latency-target-ms 0]   (0: fixed batching)
  *                          [--steps K --samples M]   (scoring overrides of the served model)
  */
 import { execFile, spawn } from 'node:child_process';
@@ -59,6 +60,8 @@ const { values: args } = parseArgs({
     model: { type: 'string', default: 'default' },
     batch: { type: 'string', default: '256' },
     'max-wait-ms': { type: 'string', default: '20' },
+    /** batching.latencyTargetMs; 0: the fixed rule (maxBatch or max-wait-ms). */
+    'latency-target-ms': { type: 'string', default: '0' },
     /** Scoring overrides (model.scoring), e.g. a one-step recipe: --steps 1. */
     steps: { type: 'string' },
     samples: { type: 'string' },
@@ -159,7 +162,7 @@ async function main(): Promise<void> {
       },
       outputs: { stdout: { enabled: false } },
       http: { enabled: false },
-      batching: { maxBatch: Number(args.batch), maxWaitMs: Number(args['max-wait-ms']), queueCapacity: 8192 },
+      batching: { maxBatch: Number(args.batch), maxWaitMs: Number(args['max-wait-ms']), queueCapacity: 8192, latencyTargetMs: Number(args['latency-target-ms']) },
       streams: { maxStreams: S * 2 },
     });
 
@@ -189,6 +192,11 @@ async function main(): Promise<void> {
       if (m.rss > peakMem.rss) peakMem = m;
     }, 100);
 
+    // Progress on stderr, so a run that stalls says where (messages read, windows out, rejected).
+    const progress = setInterval(() => {
+      process.stderr.write(`progress: ${source.messages} messages read, ${probe.count} of ${expectedWindows} windows out, queue ${daemon.batcher.size}, rejected ${JSON.stringify(daemon.source.rejected?.() ?? {})}\n`);
+    }, 10_000);
+    progress.unref();
     const producing = RATE > 0 ? produce(brokers, topic, RATE) : null;
     await waitFor(() => source.messages > 0, 'the first message');
     const first = Date.now();
@@ -198,8 +206,24 @@ async function main(): Promise<void> {
     const scoredAt = Date.now();
     if (producing) produced = await producing;
     clearInterval(sampler);
+    clearInterval(progress);
     maxStreams = Math.max(maxStreams, daemon.registry.streamCount);
     const rssMb = process.resourceUsage().maxRSS / 1024;
+    // Why batches were cut, from the daemon's own counter.
+    const byReason = (await daemon.metrics.registry.getSingleMetric('noisefloor_scoring_batches_total')!.get()).values
+      .filter((v) => v.value > 0)
+      .map((v) => `${v.labels.reason} ${v.value}`)
+      .join(', ');
+    const { batches, windowsScored } = daemon.stats;
+    // The daemon's own queue-to-outputs latency (the part batching.latencyTargetMs covers), as bucket bounds.
+    const hist = (await daemon.metrics.registry.getSingleMetric('noisefloor_window_latency_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_bucket'));
+    const total = hist.find((v) => v.labels.le === '+Inf')?.value ?? 0;
+    const bucketQ = (q: number) => {
+      const b = hist.find((v) => v.value >= q * total);
+      return b ? (b.labels.le === '+Inf' ? '>10 s' : `<= ${Number(b.labels.le) * 1000} ms`) : '-';
+    };
+    const cost = daemon.batcher.controller.cost;
+    const queueLine = `queue->outputs per batch (oldest window; daemon histogram): p50 ${bucketQ(0.5)}, p99 ${bucketQ(0.99)}; measured cost ${cost.perBatchMs.toFixed(2)} ms per batch + ${cost.perWindowMs.toFixed(3)} ms per window`;
     await daemon.stop('benchmark done');
 
     // The same topic through kcat, first message to last (its start-up is timed apart).
@@ -218,6 +242,8 @@ async function main(): Promise<void> {
       `detector: ${NULL_DETECTOR ? 'null (decode, window, batch, commit; no model)' : `model (${args.model === 'bootstrap' ? 'bootstrap' : 'default settings'}, ${det.model.spec.arch} W=${W} H=${H} K=${det.scorer.params.steps} M=${det.scorer.params.samples})`}, batch ${args.batch}`,
       `produced (separate process): ${fmt(produced!.messages)} messages over ${S} streams, ${P} partitions, ${fmt(produced!.rate)} msg/s${RATE ? ` (paced at ${fmt(RATE)})` : ' (before the daemon started)'}`,
       `daemon consumed: ${fmt(source.messages)} messages in ${consumeS.toFixed(2)} s first to last -> ${fmt(daemonRate)} msg/s; all ${fmt(probe.count)} windows (expected ${fmt(expectedWindows)}) out ${((scoredAt - first) / 1000).toFixed(2)} s after the first message`,
+      `batching: maxBatch ${args.batch}, maxWaitMs ${args['max-wait-ms']}, latencyTargetMs ${args['latency-target-ms']}: ${fmt(batches)} batches, mean ${(windowsScored / Math.max(1, batches)).toFixed(1)} windows (${byReason})`,
+      queueLine,
       `latency produce->score: p50 ${fmt(quantile(probe.latencies, 0.5))} ms, p99 ${fmt(quantile(probe.latencies, 0.99))} ms, max ${fmt(quantile(probe.latencies, 1))} ms`,
       `peak RSS (this process: daemon only): ${rssMb.toFixed(0)} MiB; live streams at most ${fmt(maxStreams)}; at the sampled peak (${(peakMem.rss / 2 ** 20).toFixed(0)} MiB): V8 heap used ${(peakMem.heapUsed / 2 ** 20).toFixed(0)} of ${(peakMem.heapTotal / 2 ** 20).toFixed(0)} MiB, array buffers ${(peakMem.arrayBuffers / 2 ** 20).toFixed(0)} MiB`,
       `kcat, same topic: ${fmt(kCount)} messages in ${kcatS.toFixed(2)} s first to last -> ${fmt(kcatRate)} msg/s; daemon/kcat = ${(daemonRate / kcatRate).toFixed(3)}`,

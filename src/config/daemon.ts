@@ -228,6 +228,14 @@ export const batchingSchema = z
     maxWaitMs: positiveMs.default(50),
     /** Windows queued before the consumer pauses its partitions (backpressure). */
     queueCapacity: z.number().int().min(1).default(1024),
+    /**
+     * Per window, from entering the queue to its events reaching the outputs: batches are
+     * sized from the measured cost of the last ones so that it holds when the scorer keeps
+     * up; when it does not, batches are maxBatch (throughput first). 0 (default): fixed
+     * maxBatch/maxWaitMs; off by default because on the 2-core bench it did not lower the
+     * produce-to-score p99 (docs/BENCHMARKS.md).
+     */
+    latencyTargetMs: z.number().int().min(0).max(600_000).default(0),
   })
   .strict();
 

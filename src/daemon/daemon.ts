@@ -124,7 +124,14 @@ export class Daemon {
     const { length, hop } = det.model.manifest.window;
     this.sampled = featurizerFor({ manifest: det.model.manifest }).streaming(cfg);
     this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, this.sampled ?? undefined);
-    this.batcher = new MicroBatcher<TrackedWindow>({ maxBatch: cfg.batching.maxBatch, maxWaitMs: cfg.batching.maxWaitMs, capacity: cfg.batching.queueCapacity });
+    this.batcher = new MicroBatcher<TrackedWindow>({
+      maxBatch: cfg.batching.maxBatch,
+      maxWaitMs: cfg.batching.maxWaitMs,
+      capacity: cfg.batching.queueCapacity,
+      latencyTargetMs: cfg.batching.latencyTargetMs,
+    });
+    const batcher = this.batcher;
+    this.metrics.setQueueAgeSource(() => batcher.oldestAgeMs() / 1000);
 
     await this.buildSinks();
     this.sinks.push(...this.extraSinks);
@@ -296,6 +303,8 @@ export class Daemon {
     while (true) {
       const batch = await this.batcher.next();
       if (batch.length === 0) return;
+      const taken = this.batcher.lastTaken;
+      if (taken) this.metrics.batchTaken(batch.length, taken.reason, taken.queueAgeMs / 1000);
       const det = this.model.detector();
       let events: ScoreEvent[];
       const t0 = process.hrtime.bigint();
@@ -314,21 +323,31 @@ export class Daemon {
       this.stats.batches++;
       this.stats.windowsScored += events.length;
       for (const e of events) if (e.anomaly) this.stats.anomalous++;
-      for (const sink of this.sinks) await this.writeWithRetry(sink, events);
+      let retried = false;
+      for (const sink of this.sinks) if (await this.writeWithRetry(sink, events)) retried = true;
+      // A batch held up by a failing sink says nothing about the cost of scoring: not measured.
+      if (!retried) {
+        const servedMs = this.batcher.served(batch.length);
+        const cost = this.batcher.controller.cost;
+        this.metrics.batchServed(((taken?.queueAgeMs ?? 0) + servedMs) / 1000, cost.perBatchMs / 1000, cost.perWindowMs / 1000);
+      }
       for (const b of batch) this.registry.complete(b);
       this.metrics.setQueueDepth('windows', this.batcher.size);
       this.source?.batchScored?.();
     }
   }
 
-  private async writeWithRetry(sink: ScoreEventSink, events: ScoreEvent[]): Promise<void> {
+  /** True when the sink failed at least once before it took the events. */
+  private async writeWithRetry(sink: ScoreEventSink, events: ScoreEvent[]): Promise<boolean> {
     // At-least-once: the windows' offsets stay uncommitted until the sink took them, so this
     // never gives up while the daemon runs.
+    let failed = false;
     try {
       await withRetry(() => sink.write(events), {
         retries: Infinity,
         delayMs: (attempt) => exponentialDelay(attempt, 100, 5000),
         onFailure: (e, attempt) => {
+          failed = true;
           this.log.error('output sink failed; retrying', { sink: sink.name, events: events.length, attempt, err: e });
           if (this.fatal) return false;
         },
@@ -336,6 +355,7 @@ export class Daemon {
     } catch {
       // Given up only when the daemon failed fatally: the error was logged above.
     }
+    return failed;
   }
 
   reload(reason: string): Promise<boolean> {

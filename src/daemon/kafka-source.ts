@@ -440,9 +440,13 @@ export class KafkaSource implements Source {
         if (decoded) metrics?.messagesDecoded('kafka', decoded);
         decoded = 0;
       };
+      // kafkajs's isStale() (a seek on this partition since the fetch) builds a JSON key on
+      // every call: asked at the start and at each checkpoint, not per message. The daemon
+      // never seeks, so between checkpoints it cannot change from our side.
+      let stale = isStale();
       try {
         for (const message of batch.messages) {
-          if (!isRunning() || isStale() || this.stopping || gen !== this.generation) break;
+          if (stale || !isRunning() || this.stopping || gen !== this.generation) break;
           const offset = Number(message.offset);
           const now = Date.now();
           try {
@@ -491,10 +495,12 @@ export class KafkaSource implements Source {
             checkpoint();
             await heartbeat();
             lastBeat = Date.now();
+            stale = isStale();
           }
           if (batcher.full) {
             checkpoint();
             await this.backpressure(heartbeat, gen);
+            stale = isStale();
           }
         }
       } finally {

@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ScoreEvent } from '../scoring/types.js';
 import type { AlertEvent, AlertSeverity } from '../alerts/types.js';
 import type { SinkMetrics } from '../alerts/sinks/types.js';
+import { BATCH_REASONS, type BatchReason } from './batch-controller.js';
 
 export const OTHER_STREAM = '_other';
 export const OTHER_REASON = 'other';
@@ -31,6 +32,12 @@ export const METRIC_NAMES = [
   'noisefloor_alerts_total',
   'noisefloor_scoring_latency_seconds',
   'noisefloor_scoring_batch_windows',
+  'noisefloor_scoring_batch_size',
+  'noisefloor_scoring_batches_total',
+  'noisefloor_scoring_cost_seconds',
+  'noisefloor_queue_age_seconds',
+  'noisefloor_queue_oldest_age_seconds',
+  'noisefloor_window_latency_seconds',
   'noisefloor_messages_decoded_total',
   'noisefloor_messages_rejected_total',
   'noisefloor_input_limit_exceeded_total',
@@ -58,6 +65,8 @@ export const HISTOGRAM_NAMES: readonly MetricName[] = [
   'noisefloor_window_score',
   'noisefloor_scoring_latency_seconds',
   'noisefloor_scoring_batch_windows',
+  'noisefloor_queue_age_seconds',
+  'noisefloor_window_latency_seconds',
 ];
 
 export interface MetricsOptions {
@@ -123,6 +132,13 @@ export class NoisefloorMetrics implements SinkMetrics {
   private readonly alertsTotal: Counter<'severity'>;
   private readonly latency: Histogram;
   private readonly batch: Histogram;
+  private readonly batchSize: Gauge;
+  private readonly batches: Counter<'reason'>;
+  private readonly batchCost: Gauge<'term'>;
+  private readonly queueAge: Histogram;
+  private readonly queueOldestAge: Gauge;
+  private queueOldestAgeSource: (() => number) | null = null;
+  private readonly windowLatency: Histogram;
   private readonly decoded: Counter<'source'>;
   private readonly rejected: Counter<'source' | 'reason'>;
   private readonly limitExceeded: Counter<'source' | 'limit'>;
@@ -191,6 +207,42 @@ export class NoisefloorMetrics implements SinkMetrics {
       name: 'noisefloor_scoring_batch_windows',
       help: 'Windows per scored micro-batch.',
       buckets: opts.batchBuckets ?? DEFAULT_BATCH_BUCKETS,
+      registers,
+    });
+    this.batchSize = new Gauge({ name: 'noisefloor_scoring_batch_size', help: 'Windows in the batch chosen last (by the latency target, maxBatch or maxWaitMs).', registers });
+    this.batches = new Counter({
+      name: 'noisefloor_scoring_batches_total',
+      help: 'Batches taken, by why: full, wait (maxWaitMs), deadline (the latency target), backlog (oldest window already late: throughput first), drain.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of BATCH_REASONS) this.batches.inc({ reason }, 0);
+    this.batchCost = new Gauge({
+      name: 'noisefloor_scoring_cost_seconds',
+      help: 'Measured cost of serving a batch (scoring and outputs): term="batch" per batch, term="window" per window.',
+      labelNames: ['term'],
+      registers,
+    });
+    this.queueAge = new Histogram({
+      name: 'noisefloor_queue_age_seconds',
+      help: 'How long the oldest window of each batch had queued when the batch was taken.',
+      buckets: opts.latencyBuckets ?? DEFAULT_LATENCY_BUCKETS,
+      registers,
+    });
+    const ageSource = () => this.queueOldestAgeSource;
+    this.queueOldestAge = new Gauge({
+      name: 'noisefloor_queue_oldest_age_seconds',
+      help: 'Age of the oldest window waiting to be scored now (0 when none).',
+      registers,
+      collect() {
+        const f = ageSource();
+        if (f) this.set(f());
+      },
+    });
+    this.windowLatency = new Histogram({
+      name: 'noisefloor_window_latency_seconds',
+      help: 'Per batch, the latest of its windows from entering the queue to reaching the outputs (queue age plus serving time); compare with batching.latencyTargetMs.',
+      buckets: opts.latencyBuckets ?? DEFAULT_LATENCY_BUCKETS,
       registers,
     });
     this.decoded = new Counter({ name: 'noisefloor_messages_decoded_total', help: 'Input messages decoded.', labelNames: ['source'], registers });
@@ -307,6 +359,25 @@ export class NoisefloorMetrics implements SinkMetrics {
   observeBatch(size: number, seconds: number): void {
     this.batch.observe(size);
     this.latency.observe(seconds);
+  }
+
+  /** A batch was taken from the window queue: its size, why, and how long its oldest window had waited. */
+  batchTaken(size: number, reason: BatchReason, queueAgeSeconds: number): void {
+    this.batchSize.set(size);
+    this.batches.inc({ reason });
+    this.queueAge.observe(queueAgeSeconds);
+  }
+
+  /** A batch reached the outputs: its oldest window's latency and the cost model after it. */
+  batchServed(latencySeconds: number, perBatchSeconds: number, perWindowSeconds: number): void {
+    this.windowLatency.observe(latencySeconds);
+    this.batchCost.set({ term: 'batch' }, perBatchSeconds);
+    this.batchCost.set({ term: 'window' }, perWindowSeconds);
+  }
+
+  /** Where noisefloor_queue_oldest_age_seconds reads the queue's oldest window age (seconds) at each scrape. */
+  setQueueAgeSource(f: () => number): void {
+    this.queueOldestAgeSource = f;
   }
 
   /** Track alert events: the firing gauge and the episodes counter. */
