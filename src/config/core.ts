@@ -127,6 +127,23 @@ export const calibrationSchema = z
   })
   .strict();
 
+/**
+ * The per-stream window memory (the empirical denoiser, src/scoring/memory.ts): one set of
+ * keys for `evaluate.memory` and serve's `memory` section (which adds its own bounds).
+ */
+export const windowMemoryShape = {
+  /** Most windows kept per stream (beyond it at build time, evenly spaced ones). */
+  capacity: z.number().int().min(1).default(1000),
+  /** Noise levels in standardised units; the score sums sigma^2 * -log p_sigma over them. */
+  sigmas: z.array(z.number().positive()).min(1).default([0.5, 1, 2]),
+  /** static: the windows it was built from only; fifo: recent normal windows replace the oldest. */
+  replacement: z.enum(['static', 'fifo']).default('static'),
+  /** fifo: a window is a candidate once it no longer overlaps the newest one; every this many windows one is inserted. */
+  insertEvery: z.number().int().min(1).default(1),
+  /** fifo: windows whose fused surprise reached this (a flag at false-alarm rate 10^-x) are kept out. */
+  insertBelowSurprise: z.number().positive().default(3),
+};
+
 export const runtimeSchema = z
   .object({
     provider: z.enum(['cpu', 'cuda', 'tensorrt', 'webgpu', 'auto']).default('cpu'),

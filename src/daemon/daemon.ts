@@ -18,6 +18,7 @@ import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../util/version.js';
 import type { AlertEvent } from '../alerts/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
+import { StreamMemoryFusion } from '../scoring/stream-fusion.js';
 import { ConsoleView } from './console.js';
 import { ConfigError } from '../util/errors.js';
 import { exponentialDelay, withRetry } from '../util/retry.js';
@@ -64,6 +65,8 @@ export class Daemon {
   registry!: StreamRegistry;
   batcher!: MicroBatcher<TrackedWindow>;
   private audioScorer: AudioEventScorer | null = null;
+  /** Per-stream window memories fused into the scores (config `memory`), when enabled. */
+  private memory: StreamMemoryFusion | null = null;
   source!: Source;
   http: DaemonHttpServer | null = null;
   private sinks: ScoreEventSink[] = [];
@@ -127,6 +130,7 @@ export class Daemon {
     this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, audio);
     // Audio: per-device horizon statistics (level, spectral shift) beside each window's score.
     this.audioScorer = audio ? new AudioEventScorer(audio.settings, cfg.streams.maxStreams) : null;
+    this.memory = cfg.memory.enabled ? this.streamMemory(length, det.model.channels) : null;
     this.batcher = new MicroBatcher<TrackedWindow>({ maxBatch: cfg.batching.maxBatch, maxWaitMs: cfg.batching.maxWaitMs, capacity: cfg.batching.queueCapacity });
 
     await this.buildSinks();
@@ -144,6 +148,7 @@ export class Daemon {
         },
         onStreamsRevoked: (streams) => {
           this.alerts?.reset(streams);
+          this.memory?.forget(streams);
           for (const s of streams) this.metrics.forgetStream(s);
         },
       });
@@ -159,6 +164,7 @@ export class Daemon {
         if (swept.expired.length) {
           log.info('idle streams expired (window memory freed; grid position kept)', { streams: swept.expired.length, flushedWindows: swept.windows.length });
           this.alerts?.reset(swept.expired.map((g) => g.stream));
+          this.memory?.forget(swept.expired.map((g) => g.stream));
         }
         if (swept.forgotten) log.info('stream states past stateRetentionMs deleted', { streams: swept.forgotten });
         this.alerts?.sweep();
@@ -209,6 +215,24 @@ export class Daemon {
     if (issues.length) throw new ConfigError('the model is an audio model; the source cannot feed it', issues);
     const channel = cfg.audio.channel ?? settings.channel;
     return { settings: { ...settings, channel }, inputRate: cfg.audio.sampleRate ?? settings.sampleRate };
+  }
+
+  /** The `memory` section as a StreamMemoryFusion; a per-stream memory larger than maxBytes is a config error. */
+  private streamMemory(windowLength: number, channels: number): StreamMemoryFusion {
+    const m = this.config.memory;
+    const perStream = m.capacity * windowLength * channels * 4;
+    if (perStream > m.maxBytes)
+      throw new ConfigError(`memory.maxBytes: ${m.maxBytes} bytes cannot hold one stream's memory (capacity ${m.capacity} x window ${windowLength} x ${channels} channels x 4 bytes = ${perStream})`);
+    return new StreamMemoryFusion({
+      memory: { capacity: m.capacity, sigmas: m.sigmas, replacement: m.replacement },
+      policy: { windowLength, insertEvery: m.insertEvery, insertBelowSurprise: m.insertBelowSurprise },
+      warmupWindows: m.warmupWindows,
+      maxStreams: m.maxStreams,
+      maxBytes: m.maxBytes,
+      // Only the tail probabilities are used (the flag follows the model's target).
+      targetFalseAlarmRate: 0.001,
+      tailQuantile: 0.9,
+    });
   }
 
   /** An extra output, e.g. a benchmark's latency probe; call before start(). */
@@ -321,6 +345,10 @@ export class Daemon {
       try {
         const windows = batch.map((b) => b.window);
         events = this.audioScorer ? await this.audioScorer.scoreEvents(det, windows) : await det.scoreEvents(windows);
+        if (this.memory) {
+          this.memory.apply(windows, events, det.model.manifest.calibration);
+          this.metrics.setStreamMemory(this.memory.stats());
+        }
       } catch (e) {
         // A batch the model cannot score (shape mismatch) is logged and skipped, never retried forever.
         this.log.error('scoring failed; batch skipped', { windows: batch.length, err: e });
