@@ -330,8 +330,12 @@ export const streamMemorySchema = z
     ...windowMemoryShape,
     /** Serve follows each stream's recent normal behaviour. */
     replacement: windowMemoryShape.replacement.unwrap().default('fifo'),
-    /** Windows of a stream (its own past, taken as normal) that build and calibrate its memory. */
-    warmupWindows: z.number().int().min(16).default(256),
+    /**
+     * Windows of a stream (its own past, taken as normal) that build and calibrate its
+     * memory. At least 100: the calibration's tail is fitted on the top 10 %, and fewer
+     * than 10 points leave no tail (surprise could not pass 2, nothing would be flagged).
+     */
+    warmupWindows: z.number().int().min(100).default(256),
     /** Most streams with a memory (warming up included). */
     maxStreams: z.number().int().min(1).default(10000),
     /** Most bytes all memories hold together (warm-up buffers included). */

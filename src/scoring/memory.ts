@@ -148,6 +148,14 @@ export class WindowMemory {
    * The diffusion score of a window (raw units) against the memory; stored windows whose
    * position lies in `exclude` are left out (scoring a memory's own windows against their
    * non-overlapping neighbours). NaN when nothing is left to compare with.
+   *
+   * The mixture stays normalised by the whole memory (log N, not log of the windows left):
+   * a live window is scored against N windows none of which overlaps it, so an excluded
+   * window counts as one that contributes nothing. Normalising by what is left instead
+   * biased calibration scores low on periodic streams, where the excluded neighbours are
+   * the other phases (never near): a stream quiet through its warm-up then false-alarmed
+   * on most windows (test/daemon/stream-memory.test.ts). Where excluded neighbours are
+   * near (slow drift), this calibrates a little high: conservative.
    */
   score(window: Float32Array, exclude?: ExcludeRange): number {
     const D = this.features;
@@ -174,7 +182,7 @@ export class WindowMemory {
       used++;
     }
     if (used === 0) return Number.NaN;
-    const logN = Math.log(used);
+    const logN = Math.log(this.count);
     let total = 0;
     for (const sigma of this.sigmas) {
       const inv = 1 / (2 * sigma * sigma);
