@@ -8,6 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { daemonConfigSchema } from '../../src/config/daemon.js';
 import { generateSeries } from '../../src/ingest/synthetic.js';
 import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
 import { H, ServeProcess, T0, W, createTopics, kafkaConfig, killRunning, produce, trainTinyModel, withDaemonLogs, writeConfig, type Msg } from './helpers.js';
@@ -110,4 +111,21 @@ it('flags a change only the stream memory sees; the network part stays below its
   // At least the 128 warm-up windows of 32 x 3 float32 values.
   expect(sample(/^noisefloor_stream_memory_bytes (\d+)/m)).toBeGreaterThan(WARMUP * W * 3 * 4);
   expect(sample(/^noisefloor_stream_memory_dropped_total (\d+)/m)).toBe(0);
+});
+
+it('the memory section is validated with defaults: off, fifo, warm-up of at least 100 windows', () => {
+  expect(daemonConfigSchema.parse({}).memory).toEqual({
+    enabled: false,
+    capacity: 1000,
+    sigmas: [0.5, 1, 2],
+    replacement: 'fifo',
+    insertEvery: 1,
+    insertBelowSurprise: 3,
+    warmupWindows: 256,
+    maxStreams: 10000,
+    maxBytes: 256 * 1024 * 1024,
+  });
+  const bad = daemonConfigSchema.safeParse({ memory: { enabled: true, warmupWindows: 50, replacement: 'lru' } });
+  expect(bad.success).toBe(false);
+  expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['memory.replacement', 'memory.warmupWindows']);
 });
