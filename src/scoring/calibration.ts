@@ -137,6 +137,33 @@ function gpdQuantile(survival: number, sigma: number, xi: number): number {
   return (sigma / xi) * (Math.pow(survival, -xi) - 1);
 }
 
+/**
+ * Relative tail probability below which a bounded tail (xi < 0) is continued exponentially,
+ * at the fitted tail's hazard there. The bounded fit would give probability 0, and so one
+ * tied, capped surprise, to every score past its end point: on SMAP/MSL that tied the
+ * memory's surprises of most anomalous windows and cost the fused AUC-PR 0.530 -> 0.440
+ * (docs/evaluation.md, "Calibration tail"). At the default tail (top 10 %) this depth is
+ * an overall probability of 1e-4, ten times rarer than the default target, so thresholds
+ * for targets down to 1e-4 are the fitted tail's.
+ */
+export const BOUNDED_TAIL_DEPTH = 1e-3;
+
+/** Tail survival beyond the threshold u: the GPD, continued exponentially deep in a bounded tail. */
+function tailSurvival(excess: number, sigma: number, xi: number): number {
+  if (xi > -1e-9) return gpdSurvival(excess, sigma, xi);
+  const yc = gpdQuantile(BOUNDED_TAIL_DEPTH, sigma, xi);
+  if (excess <= yc) return gpdSurvival(excess, sigma, xi);
+  // The GPD's hazard 1 / (sigma + xi y) at yc (finite: yc lies before the end point sigma / -xi).
+  return BOUNDED_TAIL_DEPTH * Math.exp(-(excess - yc) / (sigma + xi * yc));
+}
+
+/** Inverse of tailSurvival. */
+function tailExcessAt(survival: number, sigma: number, xi: number): number {
+  if (xi > -1e-9 || survival >= BOUNDED_TAIL_DEPTH) return gpdQuantile(survival, sigma, xi);
+  const yc = gpdQuantile(BOUNDED_TAIL_DEPTH, sigma, xi);
+  return yc + (sigma + xi * yc) * Math.log(BOUNDED_TAIL_DEPTH / survival);
+}
+
 const BODY_PROBS = Array.from({ length: 101 }, (_, i) => i / 100);
 
 function quantile(sorted: number[], p: number): number {
@@ -175,7 +202,7 @@ export function calibrate(rawScores: ArrayLike<number>, targetFalseAlarmRate: nu
 /** Raw score whose exceedance probability under the calibration is `rate`. */
 export function rawThreshold(cal: Calibration, rate: number): number {
   const t = cal.tail;
-  if (t && rate < t.exceedRate) return t.u + gpdQuantile(rate / t.exceedRate, t.sigma, t.xi);
+  if (t && rate < t.exceedRate) return t.u + tailExcessAt(rate / t.exceedRate, t.sigma, t.xi);
   const p = 1 - rate;
   if (p >= 1) return cal.quantiles[cal.quantiles.length - 1];
   const pos = p * (cal.probs.length - 1);
@@ -186,7 +213,7 @@ export function rawThreshold(cal: Calibration, rate: number): number {
 /** P(normal raw score >= raw) under the calibration. */
 export function exceedanceProbability(cal: Calibration, raw: number): number {
   const t = cal.tail;
-  if (t && raw > t.u) return t.exceedRate * gpdSurvival(raw - t.u, t.sigma, t.xi);
+  if (t && raw > t.u) return t.exceedRate * tailSurvival(raw - t.u, t.sigma, t.xi);
   const q = cal.quantiles;
   if (raw <= q[0]) return 1;
   if (raw >= q[q.length - 1]) return t ? t.exceedRate : 1 / (cal.n + 1);

@@ -209,6 +209,38 @@ describe('calibration', () => {
   });
 });
 
+describe('calibration: a bounded tail (xi < 0)', () => {
+  // Uniform(0, 1) scores: the tail above the 0.9 quantile is bounded at 1 (xi -1, clamped to -0.5).
+  const rng = new Rng(8);
+  const cal = calibrate(
+    Array.from({ length: 5000 }, () => rng.next()),
+    0.001,
+    0.9,
+  );
+
+  it('is fitted as bounded, and its thresholds for ordinary targets are the fitted ones', () => {
+    expect(cal.tail!.xi).toBeLessThan(-0.3);
+    const end = cal.tail!.u + cal.tail!.sigma / -cal.tail!.xi;
+    expect(end).toBeGreaterThan(0.99);
+    expect(end).toBeLessThan(1.05);
+    // 0.1 % of Uniform(0, 1) is 0.999; xi clamped at -0.5 (not -1) puts it a little past 1.
+    expect(cal.thresholdRaw).toBeGreaterThan(0.99);
+    expect(cal.thresholdRaw).toBeLessThan(1.05);
+  });
+
+  it('gives no score probability 0: past the fitted depth it decays exponentially, continuously, in order', () => {
+    const end = cal.tail!.u + cal.tail!.sigma / -cal.tail!.xi;
+    const ps = [0.999, end - 1e-3, end, end + 0.01, end + 0.1, end + 1].map((x) => exceedanceProbability(cal, x));
+    for (const p of ps) expect(p).toBeGreaterThan(0);
+    for (let i = 1; i < ps.length; i++) expect(ps[i]).toBeLessThan(ps[i - 1]);
+    // Continuous where the continuation starts (overall probability exceedRate * 1e-3).
+    const yc = rawThreshold(cal, cal.tail!.exceedRate * 1e-3);
+    expect(exceedanceProbability(cal, yc * (1 + 1e-9))).toBeCloseTo(exceedanceProbability(cal, yc * (1 - 1e-9)), 9);
+    // rawThreshold inverts it, also deep in the continuation.
+    for (const rate of [1e-3, 1e-5, 1e-8]) expect(exceedanceProbability(cal, rawThreshold(cal, rate)) / rate).toBeCloseTo(1, 6);
+  });
+});
+
 describe('offline score: the daemon event-time order policy', () => {
   it('drops a late row and a repeated timestamp by default, and puts them in order within allowedLatenessMs', async () => {
     // 80 rows one minute apart, then row 40 moved behind row 42 and row 60 repeated.
