@@ -124,6 +124,13 @@ export const calibrationSchema = z
     targetFalseAlarmRate: z.number().gt(0).lt(0.5).default(0.001),
     /** Quantile of held-out scores where the generalised Pareto tail begins. */
     tailQuantile: z.number().min(0.5).max(0.995).default(0.9),
+    /**
+     * How the tail is fitted: ml (maximum likelihood, from 25 peaks on; PWM below) or pwm
+     * (probability-weighted moments, the estimator before). ml keeps false-alarm rates near
+     * small targets; pwm's heavier tails saturate surprises less (docs/evaluation.md,
+     * "Calibration tail").
+     */
+    tailFit: z.enum(['ml', 'pwm']).default('ml'),
   })
   .strict();
 

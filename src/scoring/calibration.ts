@@ -92,9 +92,11 @@ function goldenMin(f: (x: number) => number, lo: number, hi: number, iterations:
  * fresh normal windows on every one of 4 trained models (maximum likelihood: 0.15x-3x of
  * the target averaged over phases; docs/evaluation.md, "Calibration tail").
  */
-export function fitGpd(excesses: number[]): { sigma: number; xi: number } {
+export type TailFitMethod = 'ml' | 'pwm';
+
+export function fitGpd(excesses: number[], method: TailFitMethod = 'ml'): { sigma: number; xi: number } {
   const y = excesses.filter((v) => v > 0);
-  if (y.length < ML_MIN_EXCESSES) return fitGpdPwm(excesses);
+  if (method === 'pwm' || y.length < ML_MIN_EXCESSES) return fitGpdPwm(excesses);
   let max = 0;
   let mean = 0;
   for (const v of y) {
@@ -173,7 +175,7 @@ function quantile(sorted: number[], p: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-export function calibrate(rawScores: ArrayLike<number>, targetFalseAlarmRate: number, tailQuantile: number): Calibration {
+export function calibrate(rawScores: ArrayLike<number>, targetFalseAlarmRate: number, tailQuantile: number, tailFit: TailFitMethod = 'ml'): Calibration {
   const sorted = Array.from(rawScores).filter(Number.isFinite).sort((a, b) => a - b);
   const n = sorted.length;
   if (n === 0) throw new Error('calibration needs at least one held-out score');
@@ -183,7 +185,7 @@ export function calibrate(rawScores: ArrayLike<number>, targetFalseAlarmRate: nu
   const exc = sorted.filter((v) => v > u).map((v) => v - u);
   // Fewer than 10 peaks make the tail fit noise; the empirical maximum is used instead.
   if (exc.length >= 10) {
-    const { sigma, xi } = fitGpd(exc);
+    const { sigma, xi } = fitGpd(exc, tailFit);
     tail = { u, exceedRate: exc.length / n, sigma, xi, excesses: exc.length };
   }
   const cal: Calibration = {

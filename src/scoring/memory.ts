@@ -24,7 +24,7 @@
  * owned by the memory).
  */
 import { InputError } from '../util/errors.js';
-import { calibrate, exceedanceProbability, type Calibration } from './calibration.js';
+import { calibrate, exceedanceProbability, type Calibration, type TailFitMethod } from './calibration.js';
 
 export type MemoryReplacement = 'static' | 'fifo';
 
@@ -296,6 +296,7 @@ export function calibrateMemory(
   windowLength: number,
   targetFalseAlarmRate: number,
   tailQuantile: number,
+  tailFit: TailFitMethod = 'ml',
 ): Calibration {
   const n = Math.min(windows.length, MEMORY_CALIBRATION_WINDOWS);
   const scores: number[] = [];
@@ -306,7 +307,7 @@ export function calibrateMemory(
   }
   // A memory too short for any non-overlapping neighbour: calibrate on in-memory scores.
   if (scores.length === 0) for (const w of windows.slice(0, n)) scores.push(memory.score(w.data));
-  return calibrate(scores, targetFalseAlarmRate, tailQuantile);
+  return calibrate(scores, targetFalseAlarmRate, tailQuantile, tailFit);
 }
 
 export interface StreamMemoriesOptions {
@@ -320,6 +321,7 @@ export interface StreamMemoriesOptions {
   maxBytes?: number;
   targetFalseAlarmRate: number;
   tailQuantile: number;
+  tailFit?: TailFitMethod;
 }
 
 interface StreamEntry {
@@ -407,7 +409,7 @@ export class StreamMemories {
       e.warm.map((w) => w.end),
       this.opts.memory,
     );
-    const cal = calibrateMemory(memory, e.warm, this.opts.policy.windowLength, this.opts.targetFalseAlarmRate, this.opts.tailQuantile);
+    const cal = calibrateMemory(memory, e.warm, this.opts.policy.windowLength, this.opts.targetFalseAlarmRate, this.opts.tailQuantile, this.opts.tailFit);
     e.state = new StreamMemory(memory, (s) => surpriseOf(exceedanceProbability(cal, s)), this.opts.policy);
     e.warm = [];
     this.ready++;

@@ -7,7 +7,7 @@ import { ANOMALY_KINDS, generateSeries, seriesToCsv, type InjectedAnomaly } from
 import { readManifest } from '../../src/model/artifact.js';
 import { scoreSource } from '../../src/pipeline/score.js';
 import { runTrainJob, type TrainJobResult } from '../../src/pipeline/train.js';
-import { calibrate, exceedanceProbability, fitGpd, rawThreshold } from '../../src/scoring/calibration.js';
+import { calibrate, exceedanceProbability, fitGpd, fitGpdPwm, rawThreshold } from '../../src/scoring/calibration.js';
 import { calibrationSchema } from '../../src/config/core.js';
 import { Detector } from '../../src/scoring/detector.js';
 import type { WindowScore } from '../../src/scoring/types.js';
@@ -238,6 +238,21 @@ describe('calibration: a bounded tail (xi < 0)', () => {
     expect(exceedanceProbability(cal, yc * (1 + 1e-9))).toBeCloseTo(exceedanceProbability(cal, yc * (1 - 1e-9)), 9);
     // rawThreshold inverts it, also deep in the continuation.
     for (const rate of [1e-3, 1e-5, 1e-8]) expect(exceedanceProbability(cal, rawThreshold(cal, rate)) / rate).toBeCloseTo(1, 6);
+  });
+});
+
+describe('calibration.tailFit', () => {
+  it('ml by default; pwm fits the same peaks by probability-weighted moments', () => {
+    const rng = new Rng(9);
+    const sample = Array.from({ length: 3000 }, () => rng.next() ** 2);
+    const ml = calibrate(sample, 0.001, 0.9);
+    const pwm = calibrate(sample, 0.001, 0.9, 'pwm');
+    expect(calibrationSchema.parse({}).tailFit).toBe('ml');
+    expect(pwm.tail!.u).toBe(ml.tail!.u);
+    const excesses = [...sample].filter((v) => v > ml.tail!.u).map((v) => v - ml.tail!.u);
+    expect(pwm.tail!.xi).toBeCloseTo(fitGpdPwm(excesses).xi, 12);
+    expect(ml.tail!.xi).toBeCloseTo(fitGpd(excesses).xi, 12);
+    expect(Math.abs(ml.tail!.xi - pwm.tail!.xi)).toBeGreaterThan(0.01);
   });
 });
 
