@@ -124,8 +124,32 @@ export const calibrationSchema = z
     targetFalseAlarmRate: z.number().gt(0).lt(0.5).default(0.001),
     /** Quantile of held-out scores where the generalised Pareto tail begins. */
     tailQuantile: z.number().min(0.5).max(0.995).default(0.9),
+    /**
+     * How the tail is fitted: ml (maximum likelihood, from 25 peaks on; PWM below) or pwm
+     * (probability-weighted moments, the estimator before). ml keeps false-alarm rates near
+     * small targets; pwm's heavier tails saturate surprises less (docs/evaluation.md,
+     * "Calibration tail").
+     */
+    tailFit: z.enum(['ml', 'pwm']).default('ml'),
   })
   .strict();
+
+/**
+ * The per-stream window memory (the empirical denoiser, src/scoring/memory.ts): one set of
+ * keys for `evaluate.memory` and serve's `memory` section (which adds its own bounds).
+ */
+export const windowMemoryShape = {
+  /** Most windows kept per stream (beyond it at build time, evenly spaced ones). */
+  capacity: z.number().int().min(1).default(1000),
+  /** Noise levels in standardised units; the score sums sigma^2 * -log p_sigma over them. */
+  sigmas: z.array(z.number().positive()).min(1).default([0.5, 1, 2]),
+  /** static: the windows it was built from only; fifo: recent normal windows replace the oldest. */
+  replacement: z.enum(['static', 'fifo']).default('static'),
+  /** fifo: a window is a candidate once it no longer overlaps the newest one; every this many windows one is inserted. */
+  insertEvery: z.number().int().min(1).default(1),
+  /** fifo: windows whose fused surprise reached this (a flag at false-alarm rate 10^-x) are kept out. */
+  insertBelowSurprise: z.number().positive().default(3),
+};
 
 export const runtimeSchema = z
   .object({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { audioSchema } from './audio.js';
 import { decoderConfigSchema } from '../ingest/decoders.js';
-import { dataSchema, scoringSchema } from './core.js';
+import { dataSchema, scoringSchema, windowMemoryShape } from './core.js';
 
 /**
  * Configuration of `noisefloor serve`: where windows come from (Kafka, a recorded file, a
@@ -324,6 +324,34 @@ export const alertsSchema = z
   .refine((a) => (a.n ?? 3) <= (a.m ?? 5), { message: 'n must be <= m', path: ['n'] });
 
 /**
+ * Per-stream window memories (src/scoring/memory.ts, the same memory `evaluate.memory`
+ * builds): each stream's own recent normal windows, scored by their exact diffusion
+ * density and fused with the network's calibrated score (max of calibrated surprises
+ * minus log10 2). Stream state: built from the stream's first `warmupWindows` windows,
+ * bounded per stream (`capacity`) and in total (`maxStreams`, `maxBytes`; the least
+ * recently scored stream is dropped and warms up again when it returns). Not persisted:
+ * after a restart or a rebalance a stream warms up again.
+ */
+export const streamMemorySchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    ...windowMemoryShape,
+    /** Serve follows each stream's recent normal behaviour. */
+    replacement: windowMemoryShape.replacement.unwrap().default('fifo'),
+    /**
+     * Windows of a stream (its own past, taken as normal) that build and calibrate its
+     * memory. At least 100: the calibration's tail is fitted on the top 10 %, and fewer
+     * than 10 points leave no tail (surprise could not pass 2, nothing would be flagged).
+     */
+    warmupWindows: z.number().int().min(100).default(256),
+    /** Most streams with a memory (warming up included). */
+    maxStreams: z.number().int().min(1).default(10000),
+    /** Most bytes all memories hold together (warm-up buffers included). */
+    maxBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+  })
+  .strict();
+
+/**
  * Audio input, used when the model is an audio model (manifest features.kind
  * 'audio-logmel'): PCM messages (source.kafka.decoder: {format: pcm, sample, channels}),
  * keyed by device, become log-mel windows with the model's own feature settings.
@@ -349,6 +377,7 @@ export const daemonConfigSchema = z
     metrics: metricsSchema.default(metricsSchema.parse({})),
     alerts: alertsSchema.default(alertsSchema.parse({})),
     audio: audioInputSchema.default({}),
+    memory: streamMemorySchema.default(streamMemorySchema.parse({})),
     /** Name of this replica in score events (default host-pid). */
     instanceId: z.string().min(1).optional(),
     /** SIGTERM/SIGINT: longest the drain (finish windows, commit, disconnect) may take. */
@@ -363,6 +392,7 @@ export type KafkaSourceConfig = z.infer<typeof kafkaSourceSchema>;
 export type FileSourceConfig = z.infer<typeof fileSourceSchema>;
 export type GeneratorSourceConfig = z.infer<typeof generatorSourceSchema>;
 export type AudioInputConfig = z.infer<typeof audioInputSchema>;
+export type StreamMemoryConfig = z.infer<typeof streamMemorySchema>;
 export type BootstrapConfig = z.infer<typeof bootstrapSchema>;
 export type SaslConfig = z.infer<typeof saslSchema>;
 export type TlsConfig = z.infer<typeof tlsObjectSchema>;

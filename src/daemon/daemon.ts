@@ -17,6 +17,7 @@ import { loadWebConfig } from '../config/web.js';
 import { NOISEFLOOR_VERSION } from '../util/version.js';
 import type { AlertEvent } from '../alerts/types.js';
 import type { ScoreEvent } from '../scoring/types.js';
+import { StreamMemoryFusion } from '../scoring/stream-fusion.js';
 import { ConsoleView } from './console.js';
 import { ConfigError } from '../util/errors.js';
 import { exponentialDelay, withRetry } from '../util/retry.js';
@@ -63,6 +64,8 @@ export class Daemon {
   batcher!: MicroBatcher<TrackedWindow>;
   /** A sampled-signal model's streaming (audio); null for time series. */
   private sampled: SampledStreaming | null = null;
+  /** Per-stream window memories fused into the scores (config `memory`), when enabled. */
+  private memory: StreamMemoryFusion | null = null;
   source!: Source;
   http: DaemonHttpServer | null = null;
   private sinks: ScoreEventSink[] = [];
@@ -124,6 +127,7 @@ export class Daemon {
     const { length, hop } = det.model.manifest.window;
     this.sampled = featurizerFor({ manifest: det.model.manifest }).streaming(cfg);
     this.registry = new StreamRegistry({ length, hop, channels: det.model.channels }, cfg.streams, this.sampled ?? undefined);
+    this.memory = cfg.memory.enabled ? this.streamMemory(length, det.model.channels) : null;
     this.batcher = new MicroBatcher<TrackedWindow>({
       maxBatch: cfg.batching.maxBatch,
       maxWaitMs: cfg.batching.maxWaitMs,
@@ -148,6 +152,7 @@ export class Daemon {
         },
         onStreamsRevoked: (streams) => {
           this.alerts?.reset(streams);
+          this.memory?.forget(streams);
           for (const s of streams) this.metrics.forgetStream(s);
         },
       });
@@ -163,6 +168,7 @@ export class Daemon {
         if (swept.expired.length) {
           log.info('idle streams expired (window memory freed; grid position kept)', { streams: swept.expired.length, flushedWindows: swept.windows.length });
           this.alerts?.reset(swept.expired.map((g) => g.stream));
+          this.memory?.forget(swept.expired.map((g) => g.stream));
         }
         if (swept.forgotten) log.info('stream states past stateRetentionMs deleted', { streams: swept.forgotten });
         this.alerts?.sweep();
@@ -196,6 +202,24 @@ export class Daemon {
       ...(this.sampled ? this.sampled.describe() : {}),
       http: this.http ? this.http.port : null,
       sinks: this.sinks.map((s) => s.name),
+    });
+  }
+
+  /** The `memory` section as a StreamMemoryFusion; a per-stream memory larger than maxBytes is a config error. */
+  private streamMemory(windowLength: number, channels: number): StreamMemoryFusion {
+    const m = this.config.memory;
+    const perStream = m.capacity * windowLength * channels * 4;
+    if (perStream > m.maxBytes)
+      throw new ConfigError(`memory.maxBytes: ${m.maxBytes} bytes cannot hold one stream's memory (capacity ${m.capacity} x window ${windowLength} x ${channels} channels x 4 bytes = ${perStream})`);
+    return new StreamMemoryFusion({
+      memory: { capacity: m.capacity, sigmas: m.sigmas, replacement: m.replacement },
+      policy: { windowLength, insertEvery: m.insertEvery, insertBelowSurprise: m.insertBelowSurprise },
+      warmupWindows: m.warmupWindows,
+      maxStreams: m.maxStreams,
+      maxBytes: m.maxBytes,
+      // Only the tail probabilities are used (the flag follows the model's target).
+      targetFalseAlarmRate: 0.001,
+      tailQuantile: 0.9,
     });
   }
 
@@ -311,6 +335,10 @@ export class Daemon {
       try {
         const windows = batch.map((b) => b.window);
         events = this.sampled ? await this.sampled.scoreEvents(det, windows) : await det.scoreEvents(windows);
+        if (this.memory) {
+          this.memory.apply(windows, events, det.model.manifest.calibration);
+          this.metrics.setStreamMemory(this.memory.stats());
+        }
       } catch (e) {
         // A batch the model cannot score (shape mismatch) is logged and skipped, never retried forever.
         this.log.error('scoring failed; batch skipped', { windows: batch.length, err: e });

@@ -57,6 +57,9 @@ export const METRIC_NAMES = [
   'noisefloor_state_restore_streams',
   'noisefloor_state_restore_bytes',
   'noisefloor_state_records_written_total',
+  'noisefloor_stream_memory_bytes',
+  'noisefloor_stream_memory_streams',
+  'noisefloor_stream_memory_dropped_total',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
@@ -159,6 +162,10 @@ export class NoisefloorMetrics implements SinkMetrics {
   private readonly restoreStreams: Gauge<'topic' | 'partition'>;
   private readonly restoreBytes: Gauge<'topic' | 'partition'>;
   private readonly stateWritten: Counter;
+  private readonly memoryBytes: Gauge;
+  private readonly memoryStreams: Gauge<'state'>;
+  private readonly memoryDropped: Counter;
+  private memoryDroppedSeen = 0;
 
   constructor(opts: MetricsOptions = {}) {
     this.maxStreams = opts.maxStreams ?? 100;
@@ -293,6 +300,13 @@ export class NoisefloorMetrics implements SinkMetrics {
     this.restoreStreams = new Gauge({ name: 'noisefloor_state_restore_streams', help: 'Streams restored by the last state restore of a partition.', labelNames: ['topic', 'partition'], registers });
     this.restoreBytes = new Gauge({ name: 'noisefloor_state_restore_bytes', help: 'Changelog bytes read by the last state restore of a partition.', labelNames: ['topic', 'partition'], registers });
     this.stateWritten = new Counter({ name: 'noisefloor_state_records_written_total', help: 'Stream state records written to the changelog (tombstones included).', registers });
+    this.memoryBytes = new Gauge({ name: 'noisefloor_stream_memory_bytes', help: 'Bytes held by the per-stream window memories (warm-up buffers included).', registers });
+    this.memoryStreams = new Gauge({ name: 'noisefloor_stream_memory_streams', help: 'Streams with a window memory, by state (warming, ready).', labelNames: ['state'], registers });
+    this.memoryDropped = new Counter({
+      name: 'noisefloor_stream_memory_dropped_total',
+      help: 'Window memories dropped (least recently scored) to stay within memory.maxStreams or memory.maxBytes.',
+      registers,
+    });
     for (const result of ['success', 'failure']) this.modelReloads.inc({ result }, 0);
     for (const stage of ['changelog', 'offsets']) this.commitFailures.inc({ stage }, 0);
   }
@@ -478,6 +492,15 @@ export class NoisefloorMetrics implements SinkMetrics {
 
   setSinkQueueDepth(sink: string, depth: number): void {
     this.sinkQueue.set({ sink }, depth);
+  }
+
+  /** The window memories' totals (memory section of serve); `dropped` counts since start. */
+  setStreamMemory(stats: { bytes: number; ready: number; warming: number; dropped: number }): void {
+    this.memoryBytes.set(stats.bytes);
+    this.memoryStreams.set({ state: 'ready' }, stats.ready);
+    this.memoryStreams.set({ state: 'warming' }, stats.warming);
+    if (stats.dropped > this.memoryDroppedSeen) this.memoryDropped.inc(stats.dropped - this.memoryDroppedSeen);
+    this.memoryDroppedSeen = stats.dropped;
   }
 
   /** Free a stream's label slot and remove its series (stream gone, partition revoked). */

@@ -33,6 +33,7 @@ export interface ScoreEventRecord {
   instance: string;
   scoredAt: number;
   horizon?: PooledScore;
+  parts?: { network: number; memory: number | null };
 }
 
 export function toRecord(ev: ScoreEvent, instance: string, scoredAt = Date.now()): ScoreEventRecord {
@@ -52,6 +53,7 @@ export function toRecord(ev: ScoreEvent, instance: string, scoredAt = Date.now()
   if (ev.startTs !== undefined) r.startTs = ev.startTs;
   if (ev.endTs !== undefined) r.endTs = ev.endTs;
   if (ev.horizon) r.horizon = ev.horizon;
+  if (ev.parts) r.parts = ev.parts;
   return r;
 }
 

@@ -5,7 +5,7 @@
  * per corpus, chosen once for the whole corpus (see docs/evaluation.md).
  */
 import { z } from 'zod';
-import { coreConfigSchema } from '../config/core.js';
+import { coreConfigSchema, windowMemoryShape } from '../config/core.js';
 
 export const likelihoodSchema = z
   .object({
@@ -88,16 +88,7 @@ export const memorySchema = z
      * names `memory`; otherwise its scores are reported beside the configured ones.
      */
     enabled: z.boolean().default(false),
-    /** Most windows kept (beyond it at build time, evenly spaced ones). */
-    capacity: z.number().int().min(1).default(1000),
-    /** Noise levels in standardised units; the score sums sigma^2 * -log p_sigma over them. */
-    sigmas: z.array(z.number().positive()).min(1).default([0.5, 1, 2]),
-    /** static: the training windows only; fifo: recent normal windows replace the oldest. */
-    replacement: z.enum(['static', 'fifo']).default('static'),
-    /** fifo: a window is a candidate once it no longer overlaps the newest one; every this many windows one is inserted. */
-    insertEvery: z.number().int().min(1).default(1),
-    /** fifo: windows whose fused surprise reached this (a flag at false-alarm rate 10^-x) are kept out. */
-    insertBelowSurprise: z.number().positive().default(3),
+    ...windowMemoryShape,
   })
   .strict();
 

@@ -50,7 +50,7 @@ export async function memoryWindowScores(
     normal.map((w) => w.end),
     { capacity: mc.capacity, sigmas: mc.sigmas, replacement: mc.replacement },
   );
-  const cal = calibrateMemory(memory, normal, config.window.length, config.calibration.targetFalseAlarmRate, config.calibration.tailQuantile);
+  const cal = calibrateMemory(memory, normal, config.window.length, config.calibration.targetFalseAlarmRate, config.calibration.tailQuantile, config.calibration.tailFit);
   const W = config.window.length;
   const stream_ = new StreamMemory(memory, (score) => calibratedSurprise(cal, score), {
     windowLength: W,
@@ -92,7 +92,7 @@ export interface UnitSurprises {
 export function residualSurprises(r: UnitResult, config: EvaluateConfig): number[] | undefined {
   const C = r.channels.length;
   if (!r.residuals || r.residuals.length !== r.windowEnd.length * C || r.models.some((m) => !m.reference)) return undefined;
-  const stats = r.models.map((m) => ResidualStatistic.fit(m.reference.residuals, C, config.calibration.targetFalseAlarmRate, config.calibration.tailQuantile));
+  const stats = r.models.map((m) => ResidualStatistic.fit(m.reference.residuals, C, config.calibration.targetFalseAlarmRate, config.calibration.tailQuantile, config.calibration.tailFit));
   const out: number[] = [];
   let m = 0;
   for (let k = 0; k < r.windowEnd.length; k++) {

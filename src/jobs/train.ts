@@ -219,6 +219,7 @@ async function calibrateOnValidation(
       raws.map((r) => r.raw),
       config.calibration.targetFalseAlarmRate,
       config.calibration.tailQuantile,
+      config.calibration.tailFit,
     );
   } finally {
     await runtime.release();

@@ -11,7 +11,7 @@
  * at most q when each part is calibrated. It keeps any one part's strong evidence (a
  * mixture or a mean would dilute an anomaly only one part sees).
  */
-import { calibrate, exceedanceProbability, type Calibration } from './calibration.js';
+import { calibrate, exceedanceProbability, type Calibration, type TailFitMethod } from './calibration.js';
 import { surpriseOf } from './memory.js';
 
 /** Surprise of a raw value under a calibration of the same statistic on normal windows. */
@@ -47,7 +47,7 @@ export class ResidualStatistic {
    * Fitted on residuals of normal windows (flattened [window, channel]); the statistic's
    * own calibration comes from the same windows.
    */
-  static fit(residuals: ArrayLike<number>, channels: number, targetFalseAlarmRate: number, tailQuantile: number): ResidualStatistic {
+  static fit(residuals: ArrayLike<number>, channels: number, targetFalseAlarmRate: number, tailQuantile: number, tailFit: TailFitMethod = 'ml'): ResidualStatistic {
     const n = Math.floor(residuals.length / channels);
     if (n < 1) throw new Error('the residual statistic needs at least one reference window');
     const centre = new Float64Array(channels);
@@ -65,7 +65,7 @@ export class ResidualStatistic {
     const stat = new ResidualStatistic(channels, centre, scale, { n: 0, probs: [], quantiles: [], tail: null, targetFalseAlarmRate, thresholdRaw: 0, threshold: 0 });
     const values = new Float64Array(n);
     for (let i = 0; i < n; i++) values[i] = stat.value(residuals, i * channels);
-    return new ResidualStatistic(channels, centre, scale, calibrate(values, targetFalseAlarmRate, tailQuantile));
+    return new ResidualStatistic(channels, centre, scale, calibrate(values, targetFalseAlarmRate, tailQuantile, tailFit));
   }
 
   /** max_c |z_c| of the window whose residuals start at `offset`. */

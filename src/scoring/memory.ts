@@ -24,7 +24,7 @@
  * owned by the memory).
  */
 import { InputError } from '../util/errors.js';
-import { calibrate, exceedanceProbability, type Calibration } from './calibration.js';
+import { calibrate, exceedanceProbability, type Calibration, type TailFitMethod } from './calibration.js';
 
 export type MemoryReplacement = 'static' | 'fifo';
 
@@ -148,6 +148,14 @@ export class WindowMemory {
    * The diffusion score of a window (raw units) against the memory; stored windows whose
    * position lies in `exclude` are left out (scoring a memory's own windows against their
    * non-overlapping neighbours). NaN when nothing is left to compare with.
+   *
+   * The mixture stays normalised by the whole memory (log N, not log of the windows left):
+   * a live window is scored against N windows none of which overlaps it, so an excluded
+   * window counts as one that contributes nothing. Normalising by what is left instead
+   * biased calibration scores low on periodic streams, where the excluded neighbours are
+   * the other phases (never near): a stream quiet through its warm-up then false-alarmed
+   * on most windows (test/daemon/stream-memory.test.ts). Where excluded neighbours are
+   * near (slow drift), this calibrates a little high: conservative.
    */
   score(window: Float32Array, exclude?: ExcludeRange): number {
     const D = this.features;
@@ -174,7 +182,7 @@ export class WindowMemory {
       used++;
     }
     if (used === 0) return Number.NaN;
-    const logN = Math.log(used);
+    const logN = Math.log(this.count);
     let total = 0;
     for (const sigma of this.sigmas) {
       const inv = 1 / (2 * sigma * sigma);
@@ -288,6 +296,7 @@ export function calibrateMemory(
   windowLength: number,
   targetFalseAlarmRate: number,
   tailQuantile: number,
+  tailFit: TailFitMethod = 'ml',
 ): Calibration {
   const n = Math.min(windows.length, MEMORY_CALIBRATION_WINDOWS);
   const scores: number[] = [];
@@ -298,7 +307,7 @@ export function calibrateMemory(
   }
   // A memory too short for any non-overlapping neighbour: calibrate on in-memory scores.
   if (scores.length === 0) for (const w of windows.slice(0, n)) scores.push(memory.score(w.data));
-  return calibrate(scores, targetFalseAlarmRate, tailQuantile);
+  return calibrate(scores, targetFalseAlarmRate, tailQuantile, tailFit);
 }
 
 export interface StreamMemoriesOptions {
@@ -308,40 +317,72 @@ export interface StreamMemoriesOptions {
   warmupWindows: number;
   /** Most streams with a memory; the least recently scored one is dropped beyond it. */
   maxStreams: number;
+  /** Most bytes held by all memories together (default: unbounded); least recently scored streams are dropped beyond it. */
+  maxBytes?: number;
   targetFalseAlarmRate: number;
   tailQuantile: number;
+  tailFit?: TailFitMethod;
 }
 
+interface StreamEntry {
+  warm: { data: Float32Array; end: number }[];
+  state: StreamMemory | null;
+  /** Bytes this entry holds (counted in the total). */
+  bytes: number;
+}
+
+/** Bookkeeping bytes per warm-up window beside its data (object, end, array slot). */
+const WARM_OVERHEAD_BYTES = 16;
+
 /**
- * Memories of many streams, bounded in number (least recently used dropped) and each in
- * size: what `serve` would own as stream state. A stream's memory is built from its first
+ * Memories of many streams, bounded in number and in bytes (least recently scored dropped)
+ * and each in size: `serve`'s stream state. A stream's memory is built from its first
  * `warmupWindows` windows (like NAB's probationary period: the stream's own past is its
  * normal data) and calibrated on them; until then its surprise is NaN (the part is absent
- * from the fusion).
+ * from the fusion). A dropped stream warms up again when it returns.
  */
 export class StreamMemories {
-  private readonly streams = new Map<string, { warm: { data: Float32Array; end: number }[]; state: StreamMemory | null }>();
+  private readonly streams = new Map<string, StreamEntry>();
   private dropped = 0;
+  private total = 0;
+  private ready = 0;
 
   constructor(private readonly opts: StreamMemoriesOptions) {
     if (!(opts.warmupWindows >= 2)) throw new InputError('a stream memory needs at least 2 warm-up windows');
   }
 
-  private entry(stream: string) {
+  private entry(stream: string): StreamEntry {
     let e = this.streams.get(stream);
     if (e) {
       // Map order is insertion order: re-inserting marks the stream as most recently used.
       this.streams.delete(stream);
     } else {
-      e = { warm: [], state: null };
-      if (this.streams.size >= this.opts.maxStreams) {
-        const oldest = this.streams.keys().next().value as string;
-        this.streams.delete(oldest);
-        this.dropped++;
-      }
+      e = { warm: [], state: null, bytes: 0 };
+      if (this.streams.size >= this.opts.maxStreams) this.dropOldest();
     }
     this.streams.set(stream, e);
     return e;
+  }
+
+  private dropOldest(): void {
+    const oldest = this.streams.keys().next().value as string;
+    this.remove(oldest);
+    this.dropped++;
+  }
+
+  private remove(stream: string): void {
+    const e = this.streams.get(stream);
+    if (!e) return;
+    this.total -= e.bytes;
+    if (e.state) this.ready--;
+    this.streams.delete(stream);
+  }
+
+  private resize(e: StreamEntry, bytes: number): void {
+    this.total += bytes - e.bytes;
+    e.bytes = bytes;
+    // The entry just used is the newest: older streams go first, never the one being served.
+    while (this.opts.maxBytes !== undefined && this.total > this.opts.maxBytes && this.streams.size > 1) this.dropOldest();
   }
 
   /** The memory surprise of a window of `stream`; NaN while the stream is warming up. */
@@ -357,16 +398,27 @@ export class StreamMemories {
       e.state.observe(data, end, fusedSurprise);
       return;
     }
-    e.warm.push({ data: Float32Array.from(data), end });
-    if (e.warm.length < this.opts.warmupWindows) return;
+    const copy = Float32Array.from(data);
+    e.warm.push({ data: copy, end });
+    if (e.warm.length < this.opts.warmupWindows) {
+      this.resize(e, e.bytes + copy.byteLength + WARM_OVERHEAD_BYTES);
+      return;
+    }
     const memory = WindowMemory.fit(
       e.warm.map((w) => w.data),
       e.warm.map((w) => w.end),
       this.opts.memory,
     );
-    const cal = calibrateMemory(memory, e.warm, this.opts.policy.windowLength, this.opts.targetFalseAlarmRate, this.opts.tailQuantile);
+    const cal = calibrateMemory(memory, e.warm, this.opts.policy.windowLength, this.opts.targetFalseAlarmRate, this.opts.tailQuantile, this.opts.tailFit);
     e.state = new StreamMemory(memory, (s) => surpriseOf(exceedanceProbability(cal, s)), this.opts.policy);
     e.warm = [];
+    this.ready++;
+    this.resize(e, memory.bytes);
+  }
+
+  /** Drops streams' memories (their partitions moved to another replica, or they expired idle). */
+  forget(streams: Iterable<string>): void {
+    for (const s of streams) this.remove(s);
   }
 
   /** Streams with a memory or warming up. */
@@ -374,15 +426,18 @@ export class StreamMemories {
     return this.streams.size;
   }
 
-  /** Streams dropped to stay within maxStreams. */
+  /** Streams whose memory is built (the rest are warming up). */
+  get readyCount(): number {
+    return this.ready;
+  }
+
+  /** Streams dropped to stay within maxStreams or maxBytes. */
   get droppedStreams(): number {
     return this.dropped;
   }
 
   /** Bytes held by all memories (warm-up buffers included): the figure for an RSS metric. */
   get bytes(): number {
-    let b = 0;
-    for (const e of this.streams.values()) b += e.state ? e.state.memory.bytes : e.warm.reduce((a, w) => a + w.data.byteLength + 16, 0);
-    return b;
+    return this.total;
   }
 }

@@ -55,6 +55,11 @@ export interface ScoreEvent {
   modelVersion: string;
   /** Audio: the device's horizon statistics after this window (its `anomaly` is ORed into `anomaly`). */
   horizon?: PooledScore;
+  /**
+   * With serve's window memory: the calibrated surprise (-log10 tail probability) of each
+   * part that was fused into `score`; memory null while the stream's memory warms up.
+   */
+  parts?: { network: number; memory: number | null };
 }
 
 export type ScoredWindow = { window: Window; result: WindowScore };

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { StreamMemories, StreamMemory, WindowMemory } from '../../src/scoring/memory.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../../src/scoring/fusion.js';
-import { calibrate } from '../../src/scoring/calibration.js';
+import { calibrate, exceedanceProbability } from '../../src/scoring/calibration.js';
+import { StreamMemoryFusion } from '../../src/scoring/stream-fusion.js';
+import type { ScoreEvent } from '../../src/scoring/types.js';
+import type { Window } from '../../src/ingest/types.js';
 import { Rng } from '../../src/util/rng.js';
 import { aucRoc } from '../../src/eval/metrics.js';
 import { ANOMALY_KINDS, generateSeries, type InjectedAnomaly } from '../../src/ingest/synthetic.js';
@@ -81,7 +84,9 @@ describe('WindowMemory (empirical denoiser)', () => {
     const mem = WindowMemory.fit(train, train.map((_, i) => i), { capacity: 500 });
     const { mean, std } = stats(train);
     const others = train.filter((_, i) => i !== 100);
-    expect(mem.score(train[100], { from: 100, to: 100 })).toBeCloseTo(bruteForce(others, mean, std, train[100], [0.5, 1, 2]), 3);
+    // The mixture over the others, still normalised by the whole memory (an excluded window contributes nothing).
+    const renormalised = [0.5, 1, 2].reduce((a, s) => a + s * s * Math.log(train.length / others.length), 0);
+    expect(mem.score(train[100], { from: 100, to: 100 })).toBeCloseTo(bruteForce(others, mean, std, train[100], [0.5, 1, 2]) + renormalised, 3);
     expect(mem.score(train[100], { from: 100, to: 100 })).toBeGreaterThan(mem.score(train[100]));
     expect(Number.isNaN(mem.score(train[100], { from: 0, to: 1e9 }))).toBe(true);
   });
@@ -228,5 +233,98 @@ describe('StreamMemories (per-stream state for serve)', () => {
     // ...and coming back pushed out 'a', the least recently used by then.
     expect(mems.droppedStreams).toBe(2);
     expect(Number.isNaN(mems.surprise('a', ws[0]))).toBe(true);
+  });
+
+  it('keeps the bytes held within maxBytes (least recently used dropped); the total is exact; forget frees a stream', () => {
+    const ws = sineWindows(130, 16, new Rng(23));
+    const one = new StreamMemories({ ...opts, maxStreams: 10 });
+    for (let i = 0; i < 130; i++) one.observe('a', ws[i], i, 0);
+    const perStream = one.bytes;
+    expect(one.readyCount).toBe(1);
+    // Room for two built memories and a little warm-up.
+    const mems = new StreamMemories({ ...opts, maxStreams: 10, maxBytes: 2 * perStream + 5000 });
+    for (const s of ['a', 'b']) for (let i = 0; i < 130; i++) mems.observe(s, ws[i], i, 0);
+    expect(mems.bytes).toBe(2 * perStream);
+    expect(mems.droppedStreams).toBe(0);
+    // 'c' warming up grows past the budget: 'a', the least recently used, goes; 'b' stays.
+    for (let i = 0; i < 110; i++) mems.observe('c', ws[i], i, 0);
+    expect(mems.droppedStreams).toBe(1);
+    expect(mems.bytes).toBeLessThanOrEqual(2 * perStream + 5000);
+    expect(mems.readyCount).toBe(1);
+    expect(mems.streamCount).toBe(2);
+    expect(Number.isFinite(mems.surprise('b', ws[0]))).toBe(true);
+    mems.forget(['b', 'c', 'nope']);
+    expect(mems.bytes).toBe(0);
+    expect(mems.streamCount).toBe(0);
+    expect(mems.readyCount).toBe(0);
+  });
+});
+
+describe('StreamMemoryFusion (the memory in serve scoring)', () => {
+  const W = 16;
+  const windowOf = (stream: string, data: Float32Array, end: number): Window => ({ stream, channels: 1, length: W, data, start: end - W + 1, end, missing: 0 });
+  const eventOf = (w: Window, raw: number): ScoreEvent => ({ stream: w.stream, start: w.start, end: w.end, raw, score: 0.5, threshold: 0.999, anomaly: false, topChannels: [], channelErrors: [], modelVersion: 'v' });
+  // The network part: raw scores ~ Exponential(1) on normal data, calibrated at 0.1 %.
+  const rng = new Rng(5);
+  const networkCal = calibrate(
+    Array.from({ length: 5000 }, () => -Math.log(1 - rng.next())),
+    0.001,
+    0.9,
+  );
+
+  it('leaves events alone while warming up, then fuses: an anomaly only the memory sees is flagged; the network flag still counts', () => {
+    const fusion = new StreamMemoryFusion({
+      memory: { capacity: 200, replacement: 'fifo' },
+      policy: { windowLength: W, insertEvery: 1, insertBelowSurprise: 3 },
+      warmupWindows: 150,
+      maxStreams: 10,
+      targetFalseAlarmRate: 0.001,
+      tailQuantile: 0.9,
+    });
+    const ws = sineWindows(400, W, new Rng(24));
+    let k = 0;
+    const batch = (datas: Float32Array[], raw: number) => {
+      const windows = datas.map((d) => windowOf('s', d, W - 1 + k++));
+      const events = windows.map((w) => eventOf(w, raw));
+      fusion.apply(windows, events, networkCal);
+      return events;
+    };
+    const warm = batch(ws.slice(0, 150), 1);
+    expect(warm.every((e) => e.score === 0.5 && e.parts?.memory === null)).toBe(true);
+    expect(fusion.stats()).toMatchObject({ ready: 1, warming: 0, dropped: 0 });
+    expect(fusion.stats().bytes).toBeGreaterThan(150 * W * 4);
+    // Normal windows, a normal network score: nothing flagged, score on the calibrated scale.
+    const normal = batch(ws.slice(150, 300), 1);
+    expect(normal.filter((e) => e.anomaly).length).toBeLessThanOrEqual(1);
+    for (const e of normal) {
+      expect(e.parts!.memory).not.toBeNull();
+      expect(e.score).toBeCloseTo(1 - 10 ** -Math.max(0, Math.max(e.parts!.network, e.parts!.memory!) - Math.log10(2)), 3);
+    }
+    // Shifted windows with a normal network score: the memory alone flags them.
+    const shifted = batch(ws.slice(300, 320).map((w) => Float32Array.from(w, (v) => v + 1.5)), 1);
+    expect(shifted.every((e) => e.anomaly && e.parts!.memory! >= 3 && e.parts!.network < 3)).toBe(true);
+    expect(shifted.every((e) => e.score >= 0.999)).toBe(true);
+    // A network score far in its tail still flags a window the memory finds normal.
+    const loud = batch(ws.slice(320, 330), 12);
+    expect(loud.every((e) => e.anomaly)).toBe(true);
+    expect(-Math.log10(exceedanceProbability(networkCal, 12))).toBeGreaterThan(3 + Math.log10(2));
+    fusion.forget(['s']);
+    expect(fusion.stats()).toEqual({ bytes: 0, ready: 0, warming: 0, dropped: 0 });
+  });
+
+  it('does nothing for a model without a calibration', () => {
+    const fusion = new StreamMemoryFusion({
+      memory: { capacity: 10 },
+      policy: { windowLength: W, insertEvery: 1, insertBelowSurprise: 3 },
+      warmupWindows: 2,
+      maxStreams: 10,
+      targetFalseAlarmRate: 0.001,
+      tailQuantile: 0.9,
+    });
+    const w = windowOf('s', new Float32Array(W), W - 1);
+    const e = eventOf(w, 1);
+    fusion.apply([w], [e], null);
+    expect(e.parts).toBeUndefined();
+    expect(fusion.stats().warming).toBe(0);
   });
 });
