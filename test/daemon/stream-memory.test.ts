@@ -6,25 +6,13 @@
  * not. With the memory on, serve flags the stretch, and the events show that it was the
  * memory's part; the metrics show the memory's streams and bytes.
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { daemonConfigSchema } from '../../src/config/daemon.js';
 import { generateSeries } from '../../src/ingest/synthetic.js';
-import { sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
-import { H, ServeProcess, T0, W, createTopics, kafkaConfig, killRunning, produce, trainTinyModel, withDaemonLogs, writeConfig, type Msg } from './helpers.js';
+import { sharedKafkaBrokers, testKafka } from '../support/kafka/client.js';
+import { H, T0, W, daemonFixture, freshTopics, kafkaConfig, produce, withDaemonLogs, writeConfig, type Msg } from './helpers.js';
 
-let model: { dir: string; tmp: string };
-const running: ServeProcess[] = [];
-
-beforeAll(async () => {
-  model = await trainTinyModel();
-}, 300_000);
-
-afterEach(() => killRunning(running));
-
-afterAll(async () => {
-  if (model) await rm(model.tmp, { recursive: true, force: true });
-});
+const fixture = daemonFixture();
 
 interface Event {
   stream: string;
@@ -56,17 +44,11 @@ function quietThenNoisy(stream: string): Msg[] {
 it('flags a change only the stream memory sees; the network part stays below its threshold there', async () => {
   const brokers = sharedKafkaBrokers();
   const kafka = testKafka(brokers);
-  const topic = uniqueName('nf-in');
-  const out = uniqueName('nf-out');
-  const groupId = uniqueName('nf-group');
-  await createTopics(kafka, [
-    { topic, numPartitions: 1 },
-    { topic: out, numPartitions: 1 },
-  ]);
+  const { topic, out, groupId } = await freshTopics(kafka, { partitions: 1 });
   await produce(kafka, topic, quietThenNoisy('m-0'), ['m-0'], 1);
+  const { model } = fixture;
   const cfg = { ...kafkaConfig({ brokers, modelDir: model.dir, topic, out, groupId }), memory: { enabled: true, warmupWindows: WARMUP } };
-  const d = new ServeProcess(await writeConfig(model.tmp, groupId, cfg));
-  running.push(d);
+  const d = fixture.start(await writeConfig(model.tmp, groupId, cfg));
   const windows = Math.floor((STEPS - W) / H) + 1;
   await withDaemonLogs(
     d.waitFor(() => d.stdout.length >= windows, `all ${windows} windows scored`, 120_000),
