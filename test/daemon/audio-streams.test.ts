@@ -11,7 +11,7 @@ import { AudioSlot, rateMap } from '../../src/features/audio/slot.js';
 import { AudioStreaming } from '../../src/features/audio/streaming.js';
 import { StreamRegistry, decodeState, type TrackedWindow } from '../../src/daemon/streams.js';
 import { Rng } from '../../src/util/rng.js';
-import { machineClip, SR } from '../audio-model/helpers.js';
+import { machineClip, SR } from '../support/audio-clips.js';
 
 const settings = (o: Record<string, unknown> = {}): AudioSettings =>
   audioConfigSchema.shape.audio.parse({ sampleRate: SR, channel: 0, nFft: 256, hop: 128, nMels: 16, frames: 8, hopFrames: 4, loudness: { mode: 'window', targetDb: -20 }, ...o });
