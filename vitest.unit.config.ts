@@ -14,7 +14,7 @@ export const UNIT_TESTS = [
   'test/ingest/*.test.ts',
   'test/jobs/**/*.test.ts',
   'test/alerts/engine.test.ts',
-  'test/alerts/metrics.test.ts',
+  'test/daemon/metrics.test.ts',
   'test/report/render.test.ts',
   'test/report/downsample.test.ts',
   'test/daemon/batcher.test.ts',

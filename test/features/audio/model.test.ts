@@ -80,7 +80,7 @@ describe('audio model (tiny, synthetic)', () => {
 
   // An added tone moves the clip's mean log-mel spectrum: the mean-spectrum distance finds it
   // as well, so this checks ranking, explanations and loudness handling; the audio quality
-  // evidence (the model against the trivial detectors) is test/audio-model/quality.test.ts.
+  // evidence (the model against the trivial detectors) is test/features/audio/quality.test.ts.
   it('ranks a spectral change at the same loudness above normal clips (AUC >= 0.9), with explanations', async () => {
     for (const det of [win, none]) {
       const n = await scoreAll(det, normalTest);
