@@ -22,7 +22,7 @@ import { daemonConfigSchema } from '../../src/config/daemon.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Rng } from '../../src/util/rng.js';
 import { silentLogger } from '../../src/util/log.js';
-import { machineClip, SR, tinyAudioConfig, toInt16, writeClip } from '../audio-model/helpers.js';
+import { machineClip, SR, tinyAudioConfig, toInt16, writeClip } from '../support/audio-clips.js';
 import { retryKafka, sharedKafkaBrokers, testKafka, uniqueName } from '../support/kafka/client.js';
 import { ROOT, ServeProcess, createTopics, kafkaConfig, readTopic, readTopicToEnd, writeConfig, killRunning, waitForCommit, withDaemonLogs } from './helpers.js';
 

@@ -11,12 +11,12 @@ import { AudioSlot, rateMap } from '../../src/features/audio/slot.js';
 import { AudioStreaming } from '../../src/features/audio/streaming.js';
 import { StreamRegistry, decodeState, type TrackedWindow } from '../../src/daemon/streams.js';
 import { Rng } from '../../src/util/rng.js';
-import { machineClip, SR } from '../audio-model/helpers.js';
+import { machineClip, SR } from '../support/audio-clips.js';
 
 const settings = (o: Record<string, unknown> = {}): AudioSettings =>
   audioConfigSchema.shape.audio.parse({ sampleRate: SR, channel: 0, nFft: 256, hop: 128, nMels: 16, frames: 8, hopFrames: 4, loudness: { mode: 'window', targetDb: -20 }, ...o });
 
-/** Reference: the whole signal in one push (chunking independence is tested in test/audio-model). */
+/** Reference: the whole signal in one push (chunking independence is tested in test/features/audio). */
 function fileWindowsFromSamples(a: AudioSettings, stream: string, x: Float32Array): Window[] {
   return new AudioWindower(a, { stream, inputRate: a.sampleRate }).push(x);
 }

@@ -32,7 +32,7 @@ describe('serve with Kafka', () => {
     const streams = ['s0', 's1', 's2', 'hot', 's4', 's5'];
     const steps = 240;
     // A loud anomaly (+2.5 level; window max|x| finds it too): this checks the daemon's flagging
-    // and alerting plumbing, not detection quality (that is test/core/quality.test.ts).
+    // and alerting plumbing, not detection quality (that is test/e2e/quality.test.ts).
     const msgs = streamData(streams, steps, { hot: [{ kind: 'level', start: 120, end: 170, channel: 0 }] });
     await produce(kafka, topic, msgs, streams, 3);
     const cfg = kafkaConfig({ brokers, modelDir: fx.model.dir, topic, out, groupId });

@@ -1,5 +1,5 @@
 // Minimal types for node-wav, an untyped devDependency: the test oracle for the WAV reader
-// (test/audio/wav.test.ts); nothing in src/ uses it.
+// (test/ingest/audio/wav.test.ts); nothing in src/ uses it.
 declare module 'node-wav' {
   export interface DecodedWav {
     sampleRate: number;

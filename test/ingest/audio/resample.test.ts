@@ -1,8 +1,8 @@
 import FFT from 'fft.js';
 import { describe, expect, it } from 'vitest';
-import { Resampler, resample } from '../../src/ingest/audio/resample.js';
-import { concatF32, rng, testSignal, toneAmplitude } from './helpers.js';
-import { rms } from '../../src/ingest/audio/loudness.js';
+import { Resampler, resample } from '../../../src/ingest/audio/resample.js';
+import { concatF32, rng, testSignal, toneAmplitude } from '../../support/audio-signals.js';
+import { rms } from '../../../src/ingest/audio/loudness.js';
 
 /** Frequency of the largest DFT bin of a Hann-windowed section, refined by parabolic interpolation. */
 function peakFrequency(x: Float32Array, start: number, sampleRate: number): number {

@@ -8,8 +8,8 @@ import {
   studentUpperTail,
   windowContribution,
   type WindowContribution,
-} from '../../src/features/audio/clip-stats.js';
-import { Rng } from '../../src/util/rng.js';
+} from '../../../src/features/audio/clip-stats.js';
+import { Rng } from '../../../src/util/rng.js';
 
 const M = 12;
 const W = 6;

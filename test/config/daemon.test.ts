@@ -10,7 +10,7 @@ import { kafkaClientConfig } from '../../src/daemon/kafka-client.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from '../support/core.js';
-import { CLI } from './helpers.js';
+import { cliPath as CLI } from '../support/core.js';
 
 const run = promisify(execFile);
 

@@ -2,9 +2,9 @@ import { readFileSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import wav from 'node-wav';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/util/errors.js';
-import { decodeWav, readWav, readWavChunks, readWavInfo } from '../../src/ingest/audio/wav.js';
-import { audioDataDir, concatF32, encodeWav, rng, tempDir, type WavSpec } from './helpers.js';
+import { InputError } from '../../../src/util/errors.js';
+import { decodeWav, readWav, readWavChunks, readWavInfo } from '../../../src/ingest/audio/wav.js';
+import { audioDataDir, concatF32, encodeWav, rng, tempDir, type WavSpec } from '../../support/audio-signals.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseLoudness, rms, rmsDb } from '../../src/ingest/audio/loudness.js';
-import { testSignal } from './helpers.js';
+import { normaliseLoudness, rms, rmsDb } from '../../../src/ingest/audio/loudness.js';
+import { testSignal } from '../../support/audio-signals.js';
 
 describe('rms and loudness normalisation', () => {
   it('rms of a sine over whole cycles is A/√2; of a constant, |c|; of nothing, 0', () => {

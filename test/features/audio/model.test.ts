@@ -3,22 +3,22 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clipCalibrationFrom } from '../../src/features/audio/clip-stats.js';
-import { AudioEventScorer, pooledScore } from '../../src/features/audio/horizon.js';
-import { AudioStreams } from '../../src/features/audio/stream.js';
-import { readWav } from '../../src/ingest/audio/index.js';
-import type { Window } from '../../src/ingest/types.js';
-import type { ScoreEvent } from '../../src/scoring/types.js';
-import { Rng } from '../../src/util/rng.js';
-import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../src/features/audio/config.js';
-import { aggregateScores, audioSettingsOf, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../src/features/audio/score.js';
-import { runAudioTrainJob } from '../../src/features/audio/train.js';
-import { aucRoc } from '../../src/eval/metrics.js';
-import { readManifest } from '../../src/model/artifact.js';
-import { Detector } from '../../src/scoring/detector.js';
-import { silentLogger } from '../../src/util/log.js';
-import { cliPath } from '../support/core.js';
-import { machineClip, tinyAudioConfig, toInt16, writeClip } from './helpers.js';
+import { clipCalibrationFrom } from '../../../src/features/audio/clip-stats.js';
+import { AudioEventScorer, pooledScore } from '../../../src/features/audio/horizon.js';
+import { AudioStreams } from '../../../src/features/audio/stream.js';
+import { readWav } from '../../../src/ingest/audio/index.js';
+import type { Window } from '../../../src/ingest/types.js';
+import type { ScoreEvent } from '../../../src/scoring/types.js';
+import { Rng } from '../../../src/util/rng.js';
+import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../../src/features/audio/config.js';
+import { aggregateScores, audioSettingsOf, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../../src/features/audio/score.js';
+import { runAudioTrainJob } from '../../../src/features/audio/train.js';
+import { aucRoc } from '../../../src/eval/metrics.js';
+import { readManifest } from '../../../src/model/artifact.js';
+import { Detector } from '../../../src/scoring/detector.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { cliPath } from '../../support/core.js';
+import { machineClip, tinyAudioConfig, toInt16, writeClip } from '../../support/audio-clips.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'nf-audio-model-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,7 +80,7 @@ describe('audio model (tiny, synthetic)', () => {
 
   // An added tone moves the clip's mean log-mel spectrum: the mean-spectrum distance finds it
   // as well, so this checks ranking, explanations and loudness handling; the audio quality
-  // evidence (the model against the trivial detectors) is test/audio-model/quality.test.ts.
+  // evidence (the model against the trivial detectors) is test/features/audio/quality.test.ts.
   it('ranks a spectral change at the same loudness above normal clips (AUC >= 0.9), with explanations', async () => {
     for (const det of [win, none]) {
       const n = await scoreAll(det, normalTest);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliPath } from '../support/core.js';
-import { machineClip, toInt16, writeClip } from './helpers.js';
+import { machineClip, toInt16, writeClip } from '../support/audio-clips.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'nf-audio-newuser-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { audioConfigSchema, type AudioConfig } from '../../src/features/audio/config.js';
 import { Rng } from '../../src/util/rng.js';
-import { encodeWav } from '../audio/helpers.js';
+import { encodeWav } from './audio-signals.js';
 
 export const SR = 8000;
 

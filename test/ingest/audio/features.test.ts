@@ -13,8 +13,8 @@ import {
   powerSpectrogram,
   stackContext,
   type FrameMatrix,
-} from '../../src/ingest/audio/features.js';
-import { directDft, rng, testSignal } from './helpers.js';
+} from '../../../src/ingest/audio/features.js';
+import { directDft, rng, testSignal } from '../../support/audio-signals.js';
 
 /*
  * Reference formulas, written out here independently of the implementation:
