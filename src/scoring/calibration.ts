@@ -237,3 +237,37 @@ export function exceedanceProbability(cal: Calibration, raw: number): number {
 export function calibratedScore(cal: Calibration, raw: number): number {
   return 1 - exceedanceProbability(cal, raw);
 }
+
+/**
+ * log10 of tailSurvival, computed in log space: finite and strictly decreasing in the
+ * excess however deep in the tail (tailSurvival underflows to 0 and 1 - p rounds to 1
+ * long before), so surprises keep the order of raw scores.
+ */
+function tailLog10Survival(excess: number, sigma: number, xi: number): number {
+  if (excess <= 0) return 0;
+  const gpd = (y: number) => (Math.abs(xi) < 1e-9 ? -y / sigma : (-1 / xi) * Math.log1p((xi * y) / sigma)) / Math.LN10;
+  if (xi > -1e-9) return gpd(excess);
+  const yc = gpdQuantile(BOUNDED_TAIL_DEPTH, sigma, xi);
+  if (excess <= yc) return gpd(excess);
+  return Math.log10(BOUNDED_TAIL_DEPTH) - (excess - yc) / (sigma + xi * yc) / Math.LN10;
+}
+
+/** log10 P(normal raw score >= raw) under the calibration, without underflow in the tail. */
+export function log10Exceedance(cal: Calibration, raw: number): number {
+  const t = cal.tail;
+  if (t && raw > t.u) return Math.log10(t.exceedRate) + tailLog10Survival(raw - t.u, t.sigma, t.xi);
+  return Math.log10(exceedanceProbability(cal, raw));
+}
+
+/**
+ * Calibrated surprise of a raw value: -log10 of its tail probability under the calibration
+ * of the same statistic on normal windows (about exponential for normal windows). No cap:
+ * beyond the fitted tail's reach (p < 1e-16 and beyond) windows keep the order of their raw
+ * scores, which a ranking of the most anomalous windows needs. A calibration without a
+ * tail (fewer than 10 peaks) is flat beyond its largest held-out score, so its surprise is
+ * too. NaN raw (nothing scored) has surprise 0.
+ */
+export function calibratedSurprise(cal: Calibration, raw: number): number {
+  if (Number.isNaN(raw)) return 0;
+  return Math.max(0, -log10Exceedance(cal, raw));
+}
