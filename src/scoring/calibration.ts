@@ -141,10 +141,11 @@ function gpdQuantile(survival: number, sigma: number, xi: number): number {
 
 /**
  * Relative tail probability below which a bounded tail (xi < 0) is continued exponentially,
- * at the fitted tail's hazard there. The bounded fit would give probability 0, and so one
- * tied, capped surprise, to every score past its end point: on SMAP/MSL that tied the
- * memory's surprises of most anomalous windows and cost the fused AUC-PR 0.530 -> 0.440
- * (docs/evaluation.md, "Calibration tail"). At the default tail (top 10 %) this depth is
+ * at the fitted tail's hazard there. The bounded fit would give probability 0, and so no
+ * order, to every score past its end point; the continuation keeps raw order there (and
+ * calibratedSurprise keeps it past where the probability underflows: with surprises capped
+ * at 12, SMAP/MSL's anomalous windows tied and the fused AUC-PR fell 0.530 -> 0.440,
+ * docs/evaluation.md, "Calibration tail"). At the default tail (top 10 %) this depth is
  * an overall probability of 1e-4, ten times rarer than the default target, so thresholds
  * for targets down to 1e-4 are the fitted tail's.
  */

@@ -344,6 +344,11 @@ describe('StreamMemoryFusion (the memory in serve scoring)', () => {
     const shifted = batch(ws.slice(300, 320).map((w) => Float32Array.from(w, (v) => v + 1.5)), 1);
     expect(shifted.every((e) => e.anomaly && e.parts!.memory! >= 3 && e.parts!.network < 3)).toBe(true);
     expect(shifted.every((e) => e.score >= 0.999)).toBe(true);
+    // The event's surprise is the fused one, unrounded: score = 1 - 10^-surprise.
+    for (const e of [...normal, ...shifted]) {
+      expect(e.surprise).toBeCloseTo(Math.max(0, Math.max(e.parts!.network, e.parts!.memory!) - Math.log10(2)), 3);
+      expect(e.score).toBeCloseTo(1 - 10 ** -e.surprise!, 12);
+    }
     // A network score far in its tail still flags a window the memory finds normal.
     const loud = batch(ws.slice(320, 330), 12);
     expect(loud.every((e) => e.anomaly)).toBe(true);
