@@ -177,7 +177,7 @@ async function main(): Promise<void> {
     const { length: W, hop: H } = det.model.manifest.window;
     if (NULL_DETECTOR) {
       // The consume path without the network: every window gets a zero score.
-      const zero = { raw: 0, score: 0, anomaly: false, topChannel: 0, channelErrors: new Float32Array(1), timeErrors: new Float32Array(W), channelResiduals: new Float32Array(1) };
+      const zero = { raw: 0, score: 0, surprise: 0, anomaly: false, topChannel: 0, channelErrors: new Float32Array(1), timeErrors: new Float32Array(W), channelResiduals: new Float32Array(1) };
       const nullDetector = { scoreEvents: async (ws: Window[]) => ws.map((w) => toScoreEvent(w, zero, det.channelNames, Number.NaN, 'null')) };
       (daemon.model as unknown as { detector: () => unknown }).detector = () => nullDetector;
     }

@@ -26,6 +26,8 @@ export interface ScoreEventRecord {
   endTs?: number | string;
   raw: number;
   score: number;
+  /** -log10 of the score's tail probability, no cap (absent without a calibration). */
+  surprise?: number;
   threshold: number;
   anomaly: boolean;
   topChannels: string[];
@@ -50,6 +52,7 @@ export function toRecord(ev: ScoreEvent, instance: string, scoredAt = Date.now()
     instance,
     scoredAt,
   };
+  if (ev.surprise !== undefined && Number.isFinite(ev.surprise)) r.surprise = Number(ev.surprise.toPrecision(6));
   if (ev.startTs !== undefined) r.startTs = ev.startTs;
   if (ev.endTs !== undefined) r.endTs = ev.endTs;
   if (ev.horizon) r.horizon = ev.horizon;

@@ -72,6 +72,12 @@ export interface UnitResult {
   raw: number[];
   score: number[];
   flagged: number[];
+  /**
+   * The calibrated score's surprise, -log10 (1 - score) computed without a cap and without
+   * the rounding of 1 - score (src/scoring/calibration.ts, calibratedSurprise): the ranking
+   * of the most anomalous windows for fusion.
+   */
+  surprise: number[];
   /** Pooled signed residual per window and channel (x0 - x0_hat averaged over the window), flattened [window, channel]. */
   residuals: number[];
   /** Baseline scores on the very same windows (when enabled). */
@@ -81,7 +87,7 @@ export interface UnitResult {
 }
 
 /** Bumped when a change in this code changes results, so old cache entries are ignored. */
-export const EVAL_CACHE_VERSION = 2;
+export const EVAL_CACHE_VERSION = 3;
 
 /** At most this many validation windows are scored for a model's reference statistics. */
 export const REFERENCE_WINDOWS = 2000;
@@ -259,6 +265,7 @@ export async function runUnit(unit: EvalUnit, opts: RunUnitOptions): Promise<Uni
   const raw: number[] = [];
   const score: number[] = [];
   const flagged: number[] = [];
+  const surprise: number[] = [];
   const residuals: number[] = [];
   const onBatch = (ws: Window[], rs: WindowScore[]) => {
     for (let i = 0; i < ws.length; i++) {
@@ -266,6 +273,7 @@ export async function runUnit(unit: EvalUnit, opts: RunUnitOptions): Promise<Uni
       raw.push(rs[i].raw);
       score.push(rs[i].score);
       flagged.push(rs[i].anomaly ? 1 : 0);
+      surprise.push(rs[i].surprise);
       for (const r of rs[i].channelResiduals) residuals.push(r);
     }
     if (baselines && knn) {
@@ -315,6 +323,7 @@ export async function runUnit(unit: EvalUnit, opts: RunUnitOptions): Promise<Uni
     raw,
     score,
     flagged,
+    surprise,
     residuals,
     baselines,
     models,

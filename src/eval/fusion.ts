@@ -9,7 +9,6 @@ import type { Window } from '../ingest/types.js';
 import { StreamWindower } from '../ingest/windower.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../scoring/fusion.js';
 import { calibrateMemory, StreamMemory, WindowMemory } from '../scoring/memory.js';
-import { surprise as networkSurprise } from './rows.js';
 import type { EvaluateConfig, FusionPart } from './config.js';
 import { collectFromRecords, unitRecords, type EvalUnit, type UnitResult } from './engine.js';
 
@@ -106,13 +105,14 @@ export function residualSurprises(r: UnitResult, config: EvaluateConfig): number
 export function unitSurprises(r: UnitResult, config: EvaluateConfig, memory?: MemoryWindowScores): UnitSurprises {
   if (memory && (memory.windowEnd.length !== r.windowEnd.length || memory.windowEnd.some((e, i) => e !== r.windowEnd[i])))
     throw new Error(`${r.id}: the memory scored other windows than the detector`);
-  return { network: r.score.map(networkSurprise), residual: residualSurprises(r, config), memory: memory?.surprise };
+  return { network: r.surprise, residual: residualSurprises(r, config), memory: memory?.surprise };
 }
 
 /**
- * A unit's result with the fused score in place of the network's: raw = the fused
- * surprise, score = 1 - 10^-surprise (so `surprise(score)` gives it back), flagged = at or
- * above -log10(targetFalseAlarmRate). ['network'] alone returns the result unchanged.
+ * A unit's result with the fused score in place of the network's: raw = surprise = the
+ * fused surprise (uncapped: it keeps the order of the most anomalous windows),
+ * score = 1 - 10^-surprise (rounds to 1 past ~16), flagged = at or above
+ * -log10(targetFalseAlarmRate). ['network'] alone returns the result unchanged.
  */
 export function fusedResult(r: UnitResult, parts: readonly FusionPart[], s: UnitSurprises, config: EvaluateConfig): UnitResult {
   if (parts.length === 1 && parts[0] === 'network') return r;
@@ -125,15 +125,17 @@ export function fusedResult(r: UnitResult, parts: readonly FusionPart[], s: Unit
   const raw: number[] = [];
   const score: number[] = [];
   const flagged: number[] = [];
+  const surprise: number[] = [];
   const buf = new Float64Array(parts.length);
   for (let k = 0; k < r.windowEnd.length; k++) {
     for (let j = 0; j < series.length; j++) buf[j] = series[j][k];
     const f = fuseSurprises(buf);
     raw.push(f);
+    surprise.push(f);
     score.push(1 - 10 ** -f);
     flagged.push(f >= limit ? 1 : 0);
   }
-  return { ...r, raw, score, flagged };
+  return { ...r, raw, score, flagged, surprise };
 }
 
 /** The guard of the memory's insertion policy: the fused surprise of window k from the parts known before the memory pass. */

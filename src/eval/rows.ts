@@ -71,10 +71,15 @@ export function spatialAnomalies(values: ArrayLike<number>, tolerance: number): 
   return out;
 }
 
-/** Cap of `surprise`: tail probabilities below 1e-12 are all "very surprising". */
+/**
+ * Cap of the surprise fed to the anomaly likelihood (likelihoodInput: surprise, NAB): the
+ * likelihood fits a normal distribution to recent values, and a few huge surprises would
+ * inflate its spread. Only there: rankings and fusion use the uncapped surprise
+ * (UnitResult.surprise, src/scoring/calibration.ts calibratedSurprise).
+ */
 export const MAX_SURPRISE = 12;
 
-/** -log10 of a calibrated score's tail probability (1 - score), capped at MAX_SURPRISE. */
+/** -log10 of a calibrated score's tail probability (1 - score), capped at MAX_SURPRISE: the likelihood's input. */
 export function surprise(calibrated: number): number {
   const p = 1 - calibrated;
   return p <= 10 ** -MAX_SURPRISE ? MAX_SURPRISE : Math.min(MAX_SURPRISE, -Math.log10(p));

@@ -141,10 +141,11 @@ function gpdQuantile(survival: number, sigma: number, xi: number): number {
 
 /**
  * Relative tail probability below which a bounded tail (xi < 0) is continued exponentially,
- * at the fitted tail's hazard there. The bounded fit would give probability 0, and so one
- * tied, capped surprise, to every score past its end point: on SMAP/MSL that tied the
- * memory's surprises of most anomalous windows and cost the fused AUC-PR 0.530 -> 0.440
- * (docs/evaluation.md, "Calibration tail"). At the default tail (top 10 %) this depth is
+ * at the fitted tail's hazard there. The bounded fit would give probability 0, and so no
+ * order, to every score past its end point; the continuation keeps raw order there (and
+ * calibratedSurprise keeps it past where the probability underflows: with surprises capped
+ * at 12, SMAP/MSL's anomalous windows tied and the fused AUC-PR fell 0.530 -> 0.440,
+ * docs/evaluation.md, "Calibration tail"). At the default tail (top 10 %) this depth is
  * an overall probability of 1e-4, ten times rarer than the default target, so thresholds
  * for targets down to 1e-4 are the fitted tail's.
  */
@@ -236,4 +237,38 @@ export function exceedanceProbability(cal: Calibration, raw: number): number {
 
 export function calibratedScore(cal: Calibration, raw: number): number {
   return 1 - exceedanceProbability(cal, raw);
+}
+
+/**
+ * log10 of tailSurvival, computed in log space: finite and strictly decreasing in the
+ * excess however deep in the tail (tailSurvival underflows to 0 and 1 - p rounds to 1
+ * long before), so surprises keep the order of raw scores.
+ */
+function tailLog10Survival(excess: number, sigma: number, xi: number): number {
+  if (excess <= 0) return 0;
+  const gpd = (y: number) => (Math.abs(xi) < 1e-9 ? -y / sigma : (-1 / xi) * Math.log1p((xi * y) / sigma)) / Math.LN10;
+  if (xi > -1e-9) return gpd(excess);
+  const yc = gpdQuantile(BOUNDED_TAIL_DEPTH, sigma, xi);
+  if (excess <= yc) return gpd(excess);
+  return Math.log10(BOUNDED_TAIL_DEPTH) - (excess - yc) / (sigma + xi * yc) / Math.LN10;
+}
+
+/** log10 P(normal raw score >= raw) under the calibration, without underflow in the tail. */
+export function log10Exceedance(cal: Calibration, raw: number): number {
+  const t = cal.tail;
+  if (t && raw > t.u) return Math.log10(t.exceedRate) + tailLog10Survival(raw - t.u, t.sigma, t.xi);
+  return Math.log10(exceedanceProbability(cal, raw));
+}
+
+/**
+ * Calibrated surprise of a raw value: -log10 of its tail probability under the calibration
+ * of the same statistic on normal windows (about exponential for normal windows). No cap:
+ * beyond the fitted tail's reach (p < 1e-16 and beyond) windows keep the order of their raw
+ * scores, which a ranking of the most anomalous windows needs. A calibration without a
+ * tail (fewer than 10 peaks) is flat beyond its largest held-out score, so its surprise is
+ * too. NaN raw (nothing scored) has surprise 0.
+ */
+export function calibratedSurprise(cal: Calibration, raw: number): number {
+  if (Number.isNaN(raw)) return 0;
+  return Math.max(0, -log10Exceedance(cal, raw));
 }

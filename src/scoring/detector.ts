@@ -72,6 +72,7 @@ export function toScoreEvent(w: Window, r: WindowScore, channelNames: string[], 
     channelErrors: Array.from(r.channelErrors),
     modelVersion,
   };
+  if (Number.isFinite(r.surprise)) ev.surprise = r.surprise;
   if (w.startTs !== undefined) ev.startTs = w.startTs;
   if (w.endTs !== undefined) ev.endTs = w.endTs;
   return ev;

@@ -5,20 +5,16 @@
  *
  * Each part is calibrated on normal windows (`calibrate`: empirical body + GPD tail) and
  * turned into a surprise, -log10 of its tail probability under that calibration (about
- * exponential for normal windows, unbounded above up to a cap). Fusion rule: the largest
+ * exponential for normal windows, unbounded above: computed in log space, so the most
+ * anomalous windows keep the order of their raw scores). Fusion rule: the largest
  * surprise of the k parts minus log10(k), floored at 0: "the most surprising part, with a
  * Bonferroni correction", so a threshold at surprise -log10(q) keeps a false-alarm rate of
  * at most q when each part is calibrated. It keeps any one part's strong evidence (a
  * mixture or a mean would dilute an anomaly only one part sees).
  */
-import { calibrate, exceedanceProbability, type Calibration, type TailFitMethod } from './calibration.js';
-import { surpriseOf } from './memory.js';
+import { calibrate, calibratedSurprise, type Calibration, type TailFitMethod } from './calibration.js';
 
-/** Surprise of a raw value under a calibration of the same statistic on normal windows. */
-export function calibratedSurprise(cal: Calibration, raw: number): number {
-  if (Number.isNaN(raw)) return 0;
-  return surpriseOf(exceedanceProbability(cal, raw));
-}
+export { calibratedSurprise };
 
 /** Fusion of k calibrated surprises: max - log10(k), at least 0. */
 export function fuseSurprises(parts: ArrayLike<number>): number {

@@ -24,7 +24,7 @@
  * owned by the memory).
  */
 import { InputError } from '../util/errors.js';
-import { calibrate, exceedanceProbability, type Calibration, type TailFitMethod } from './calibration.js';
+import { calibrate, calibratedSurprise, type Calibration, type TailFitMethod } from './calibration.js';
 
 export type MemoryReplacement = 'static' | 'fifo';
 
@@ -43,8 +43,6 @@ export interface ExcludeRange {
   from: number;
   to: number;
 }
-
-const LN10 = Math.log(10);
 
 export class WindowMemory {
   readonly features: number;
@@ -227,12 +225,6 @@ export class WindowMemory {
   }
 }
 
-/** -log10 of a tail probability, capped at `cap` (12: probabilities below 1e-12 are all "very surprising"). */
-export function surpriseOf(tailProbability: number, cap = 12): number {
-  if (!(tailProbability > 0)) return cap;
-  return Math.min(cap, Math.max(0, -Math.log(tailProbability) / LN10));
-}
-
 export interface StreamMemoryOptions {
   /** Window length in rows: a window is a candidate for the memory once it no longer overlaps the newest one. */
   windowLength: number;
@@ -410,7 +402,7 @@ export class StreamMemories {
       this.opts.memory,
     );
     const cal = calibrateMemory(memory, e.warm, this.opts.policy.windowLength, this.opts.targetFalseAlarmRate, this.opts.tailQuantile, this.opts.tailFit);
-    e.state = new StreamMemory(memory, (s) => surpriseOf(exceedanceProbability(cal, s)), this.opts.policy);
+    e.state = new StreamMemory(memory, (s) => calibratedSurprise(cal, s), this.opts.policy);
     e.warm = [];
     this.ready++;
     this.resize(e, memory.bytes);

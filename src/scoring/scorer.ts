@@ -7,7 +7,7 @@ import { ddimTimesteps, type NoiseSchedule } from '../model/schedule.js';
 import type { ScoringConfig } from '../config/core.js';
 import { ModelInputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { calibratedScore, type Calibration } from './calibration.js';
+import { calibratedScore, calibratedSurprise, type Calibration } from './calibration.js';
 import type { WindowScore } from './types.js';
 
 export interface RawScore {
@@ -134,7 +134,8 @@ export class DiffusionScorer {
       let top = 0;
       for (let c = 1; c < r.channelErrors.length; c++) if (r.channelErrors[c] > r.channelErrors[top]) top = c;
       const score = cal ? calibratedScore(cal, r.raw) : Number.NaN;
-      return { ...r, score, anomaly: cal ? r.raw >= cal.thresholdRaw : false, topChannel: top };
+      const surprise = cal ? calibratedSurprise(cal, r.raw) : Number.NaN;
+      return { ...r, score, surprise, anomaly: cal ? r.raw >= cal.thresholdRaw : false, topChannel: top };
     });
   }
 

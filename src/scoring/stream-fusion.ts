@@ -58,6 +58,7 @@ export class StreamMemoryFusion {
         this.parts[1] = memory;
         fused = fuseSurprises(this.parts);
         ev.score = 1 - 10 ** -fused;
+        ev.surprise = fused;
         // An audio event's horizon decision stays ORed in (daemon/audio horizon statistics).
         ev.anomaly = fused >= limit || (ev.horizon?.anomaly ?? false);
         ev.parts = { network: round(network), memory: round(memory) };

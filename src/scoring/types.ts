@@ -6,6 +6,12 @@ export interface WindowScore {
   raw: number;
   /** Calibrated score in [0, 1]: 1 - P(raw score of a normal window >= raw). */
   score: number;
+  /**
+   * -log10 P(raw score of a normal window >= raw), without a cap (computed in log space, so
+   * it keeps the order of raw scores where 1 - score has rounded to 0); NaN without a
+   * calibration. score = 1 - 10^-surprise.
+   */
+  surprise: number;
   /** True when raw >= the model's calibrated threshold. */
   anomaly: boolean;
   /** Mean error per channel (length C): the explanation of which channels look wrong. */
@@ -46,6 +52,12 @@ export interface ScoreEvent {
   endTs?: number | string;
   raw: number;
   score: number;
+  /**
+   * The surprise behind `score` (-log10 of its tail probability, no cap; with serve's window
+   * memory the fused surprise): it orders windows whose scores have all rounded to 1.
+   * Absent without a calibration.
+   */
+  surprise?: number;
   /** Threshold on the calibrated scale the flag was decided with. */
   threshold: number;
   anomaly: boolean;

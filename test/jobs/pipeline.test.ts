@@ -90,6 +90,12 @@ describe('train and score on generated multichannel data', () => {
     }
     const cal = detector.model.manifest.calibration!;
     expect(results.filter((r) => r.anomaly).length).toBe(results.filter((r) => r.raw >= cal.thresholdRaw).length);
+    // The surprise is -log10 (1 - score), uncapped, and the flag is surprise >= -log10(target).
+    const limit = -Math.log10(cal.targetFalseAlarmRate);
+    for (const r of results) {
+      if (1 - r.score > 1e-12) expect(r.surprise).toBeCloseTo(-Math.log10(1 - r.score), 6);
+      if (Math.abs(r.surprise - limit) > 1e-9) expect(r.anomaly).toBe(r.surprise > limit);
+    }
   });
   it('scores are deterministic and independent of batch composition', async () => {
     const file = writeSeriesCsv(path.join(dir, 'det.csv'), 400, { seed: 5 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StreamMemories, StreamMemory, WindowMemory } from '../../src/scoring/memory.js';
 import { calibratedSurprise, fuseSurprises, ResidualStatistic } from '../../src/scoring/fusion.js';
-import { calibrate, exceedanceProbability } from '../../src/scoring/calibration.js';
+import { calibrate, exceedanceProbability, log10Exceedance, rawThreshold, type Calibration } from '../../src/scoring/calibration.js';
 import { StreamMemoryFusion } from '../../src/scoring/stream-fusion.js';
 import type { ScoreEvent } from '../../src/scoring/types.js';
 import type { Window } from '../../src/ingest/types.js';
@@ -124,6 +124,46 @@ describe('fusion of calibrated surprises', () => {
     expect(rate).toBeGreaterThan(0.003);
     expect(rate).toBeLessThan(0.03);
     expect(calibratedSurprise(cal, 8)).toBeGreaterThan(4);
+  });
+
+  /** A calibration of 1000 held-out scores with a given GPD tail beyond the 90 % quantile. */
+  function withTail(sigma: number, xi: number): Calibration {
+    const rng = new Rng(11);
+    const cal = calibrate(Array.from({ length: 1000 }, () => Math.abs(rng.normal())), 0.001, 0.9);
+    cal.tail = { ...cal.tail!, sigma, xi };
+    cal.thresholdRaw = rawThreshold(cal, cal.targetFalseAlarmRate);
+    return cal;
+  }
+
+  for (const xi of [-0.3, 0, 0.3]) {
+    it(`surprises keep the order of raw scores far in the tail, without ties or a cap (xi ${xi})`, () => {
+      const cal = withTail(0.4, xi);
+      const u = cal.tail!.u;
+      // From the threshold to far past a bounded tail's end (u + sigma / 0.3 = u + 1.33) and
+      // past where the tail probability underflows (1 - score == 1 from ~1e-16 on).
+      const raws = Array.from({ length: 400 }, (_, i) => cal.thresholdRaw + 0.01 * 1.05 ** i);
+      const s = raws.map((r) => calibratedSurprise(cal, r));
+      for (let i = 1; i < s.length; i++) expect(s[i]).toBeGreaterThan(s[i - 1]);
+      expect(s.every(Number.isFinite)).toBe(true);
+      expect(Math.max(...s)).toBeGreaterThan(xi > 0 ? 20 : 100);
+      // Where the probability is representable the surprise is -log10 of it.
+      for (const r of raws.filter((r) => exceedanceProbability(cal, r) > 1e-300)) expect(calibratedSurprise(cal, r)).toBeCloseTo(-Math.log10(exceedanceProbability(cal, r)), 9);
+      // The flag's threshold is unchanged: surprise at thresholdRaw is -log10 of the target.
+      expect(calibratedSurprise(cal, cal.thresholdRaw)).toBeCloseTo(3, 9);
+      expect(log10Exceedance(cal, u)).toBeCloseTo(Math.log10(exceedanceProbability(cal, u)), 12);
+      // Past the threshold 1 - score has rounded to exactly 0 long before the end of the list.
+      expect(1 - (1 - exceedanceProbability(cal, raws[raws.length - 1]))).toBe(0);
+    });
+  }
+
+  it('fusion keeps the order of a part whose surprises dominate, beyond any former cap', () => {
+    const cal = withTail(0.4, -0.3);
+    const raws = Array.from({ length: 200 }, (_, i) => cal.thresholdRaw + 0.05 * (i + 1));
+    const fused = raws.map((r, i) => fuseSurprises([calibratedSurprise(cal, r), 5 + (i % 3)]));
+    for (let i = 1; i < fused.length; i++) if (calibratedSurprise(cal, raws[i - 1]) > 8) expect(fused[i]).toBeGreaterThan(fused[i - 1]);
+    expect(fused[fused.length - 1]).toBeGreaterThan(12);
+    // The flag at the target is the part's own where it decides: fused >= 3 exactly when max - log10 2 >= 3.
+    expect(fuseSurprises([calibratedSurprise(cal, cal.thresholdRaw), 0])).toBeCloseTo(3 - Math.log10(2), 9);
   });
 
   it('the pooled residual statistic separates a steady shift the squared error barely sees', () => {
@@ -304,6 +344,11 @@ describe('StreamMemoryFusion (the memory in serve scoring)', () => {
     const shifted = batch(ws.slice(300, 320).map((w) => Float32Array.from(w, (v) => v + 1.5)), 1);
     expect(shifted.every((e) => e.anomaly && e.parts!.memory! >= 3 && e.parts!.network < 3)).toBe(true);
     expect(shifted.every((e) => e.score >= 0.999)).toBe(true);
+    // The event's surprise is the fused one, unrounded: score = 1 - 10^-surprise.
+    for (const e of [...normal, ...shifted]) {
+      expect(e.surprise).toBeCloseTo(Math.max(0, Math.max(e.parts!.network, e.parts!.memory!) - Math.log10(2)), 3);
+      expect(e.score).toBeCloseTo(1 - 10 ** -e.surprise!, 12);
+    }
     // A network score far in its tail still flags a window the memory finds normal.
     const loud = batch(ws.slice(320, 330), 12);
     expect(loud.every((e) => e.anomaly)).toBe(true);
