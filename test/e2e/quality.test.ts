@@ -225,7 +225,7 @@ describe('quality regression set (pinned AUCs)', () => {
     const got = await measure(model, 'model');
     if (process.env.NOISEFLOOR_RECORD_QUALITY === '1') {
       const rounded = Object.fromEntries(Object.entries(got).map(([k, v]) => [k, Number(v.toFixed(3))]));
-      writeFileSync(REGRESSION_FILE, JSON.stringify({ note: 'test/core/quality.test.ts: smallConfig, seeds 11/12, window AUC of the raw score; re-record with NOISEFLOOR_RECORD_QUALITY=1', auc: rounded }, null, 2) + '\n');
+      writeFileSync(REGRESSION_FILE, JSON.stringify({ note: 'test/e2e/quality.test.ts: smallConfig, seeds 11/12, window AUC of the raw score; re-record with NOISEFLOOR_RECORD_QUALITY=1', auc: rounded }, null, 2) + '\n');
     }
     console.log(`quality regression set: ${JSON.stringify(got)}`);
     expect(regressions(got, pinned())).toEqual([]);

@@ -274,7 +274,7 @@ describe('evaluate on a labelled-csv corpus of synthetic data', () => {
     // Metrics only on the rows after the training part.
     expect(report.units[0].rows).toBe(1400);
     // Loud anomalies (level, spike): plumbing of the labelled-csv corpus, not quality evidence;
-    // the harness's own kNN baseline clears these bars too (test/core/quality.test.ts is where
+    // the harness's own kNN baseline clears these bars too (test/e2e/quality.test.ts is where
     // the model must beat the trivial detectors).
     report.units.forEach((u, i) => {
       // Random scores have AUC-PR about the positive rate (~8%).

@@ -63,7 +63,7 @@ describe('train and score on generated multichannel data', () => {
 
   // Plumbing and explanation checks: spike, level and frequency are loud (window max|x| or
   // first-difference energy reach the same AUC); the quality evidence, where the model must
-  // beat the trivial detectors (test/support/trivial-detectors.ts), is test/core/quality.test.ts.
+  // beat the trivial detectors (test/support/trivial-detectors.ts), is test/e2e/quality.test.ts.
   it.each(ANOMALY_KINDS)('detects an injected %s anomaly (AUC >= 0.95 against held-out normal windows)', async (kind) => {
     const anomaly: InjectedAnomaly = { kind, start: 600, end: kind === 'spike' ? 600 : 680, channel: 1 };
     const file = writeSeriesCsv(path.join(dir, `test-${kind}.csv`), 1200, { seed: 11, phase: 5 }, [anomaly]);
