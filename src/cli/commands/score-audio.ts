@@ -29,7 +29,8 @@ Audio models score clips: one row per clip with clip, score (combined clip score
 squared error, transients, spectral shift and level, each calibrated on normal data),
 raw (aggregated raw window score), max_window_score, max_window_raw, anomaly, label,
 windows, level_db, top_band_hz, top_frame_s, combined_z, top_statistic and the surprise
-of each statistic (error_z, peak_z, shift_z, spectrum_z, level_z); jsonl adds band_errors
+of each statistic (error_z, peak_z, shift_z, spectrum_z, spectrumDb_z, level_z, bandMax_z,
+profile_z, knn_z); jsonl adds band_errors
 (per mel band) and frame_errors (per log-mel frame). Labels come from --labels or from \`normal\`/\`abnormal\`
 folders in the path; with both classes present, AUC and pAUC (FPR <= 0.1) go to stderr.`;
 
