@@ -1,5 +1,7 @@
 import onnxProto from 'onnx-proto';
 import { LAYER_NORM_EPS, type GraphOps } from './denoiser.js';
+import { floatAttr, floatTensor, int64Tensor, intAttr, intsAttr, type OnnxAttr, type OnnxNode, type OnnxTensor } from './onnx-builders.js';
+
 
 const { onnx } = onnxProto;
 
@@ -29,36 +31,7 @@ export interface Value {
   grad: boolean;
 }
 
-type OnnxNode = InstanceType<typeof onnx.NodeProto>;
-type OnnxTensor = InstanceType<typeof onnx.TensorProto>;
-type Attr = InstanceType<typeof onnx.AttributeProto>;
-
-const FLOAT = 1;
-const INT64 = 7;
-
-export function intsAttr(name: string, ints: number[]): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
-}
-export function intAttr(name: string, i: number): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-}
-export function floatAttr(name: string, f: number): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f });
-}
-
-export function floatTensor(name: string, data: Float32Array, dims: number[]): OnnxTensor {
-  return onnx.TensorProto.create({
-    name,
-    dims,
-    dataType: FLOAT,
-    rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
-  });
-}
-
-function int64Tensor(name: string, values: number[]): OnnxTensor {
-  const buf = new BigInt64Array(values.map((v) => BigInt(v)));
-  return onnx.TensorProto.create({ name, dims: [values.length], dataType: INT64, rawData: new Uint8Array(buf.buffer) });
-}
+type Attr = OnnxAttr;
 
 /** Appends ONNX nodes and de-duplicated constant initialisers. */
 export class OnnxEmitter {

@@ -1,39 +1,14 @@
 import onnxProto from 'onnx-proto';
+import { floatAttr, floatTensor, int64Tensor, intAttr, intsAttr, valueInfo, type OnnxNode, type OnnxTensor } from './onnx-builders.js';
 import { LAYER_NORM_EPS, denoiserForward, parameterShapes, type DenoiserSpec, type GraphOps, type Weights } from './denoiser.js';
 
 const { onnx } = onnxProto;
 
+
 /** ONNX opset the exported graph declares; LayerNormalization needs 17. */
 export const ONNX_OPSET = 17;
-const FLOAT = 1;
-const INT64 = 7;
-
-type Node = InstanceType<typeof onnx.NodeProto>;
-type Tensor = InstanceType<typeof onnx.TensorProto>;
-
-function floatTensor(name: string, data: Float32Array, dims: number[]): Tensor {
-  return onnx.TensorProto.create({
-    name,
-    dims,
-    dataType: FLOAT,
-    rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
-  });
-}
-
-function int64Tensor(name: string, values: number[]): Tensor {
-  const buf = new BigInt64Array(values.map((v) => BigInt(v)));
-  return onnx.TensorProto.create({ name, dims: [values.length], dataType: INT64, rawData: new Uint8Array(buf.buffer) });
-}
-
-function intsAttr(name: string, ints: number[]) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
-}
-function intAttr(name: string, i: number) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-}
-function floatAttr(name: string, f: number) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f });
-}
+type Node = OnnxNode;
+type Tensor = OnnxTensor;
 
 /** GraphOps that append ONNX nodes; values are tensor names. */
 export class OnnxGraphBuilder implements GraphOps<string> {
@@ -116,22 +91,6 @@ export class OnnxGraphBuilder implements GraphOps<string> {
   identity(a: string, output: string): string {
     return this.node('Identity', [a], [], output);
   }
-}
-
-export function valueInfo(name: string, dims: (number | string)[]) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: FLOAT,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) =>
-            typeof d === 'number' ? onnx.TensorShapeProto.Dimension.create({ dimValue: d }) : onnx.TensorShapeProto.Dimension.create({ dimParam: d }),
-          ),
-        }),
-      }),
-    }),
-  });
 }
 
 /**

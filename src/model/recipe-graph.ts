@@ -1,6 +1,7 @@
 import onnxProto from 'onnx-proto';
 import { denoiserForward, parameterShapes, type DenoiserSpec, type Weights } from './denoiser.js';
-import { exportDenoiserOnnx, ONNX_OPSET, OnnxGraphBuilder, valueInfo } from './onnx-export.js';
+import { exportDenoiserOnnx, ONNX_OPSET, OnnxGraphBuilder } from './onnx-export.js';
+import { intAttr, intsAttr, valueInfo } from './onnx-builders.js';
 
 /**
  * The whole scoring recipe as one ONNX graph, so a batch of windows costs one ORT run:
@@ -31,15 +32,6 @@ export interface ScoringRecipe {
 
 export const RECIPE_OUTPUTS = ['raw', 'channelErrors', 'timeErrors', 'channelResiduals'] as const;
 export type RecipeOutput = (typeof RECIPE_OUTPUTS)[number];
-
-type Attr = InstanceType<typeof onnx.AttributeProto>;
-
-function intsAttr(name: string, ints: number[]): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
-}
-function intAttr(name: string, i: number): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-}
 
 /** The denoiser's GraphOps plus the few ops the recipe needs around it. */
 class RecipeGraphBuilder extends OnnxGraphBuilder {

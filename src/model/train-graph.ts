@@ -2,9 +2,9 @@ import onnxProto from 'onnx-proto';
 import { denoiserForward, parameterShapes, type DenoiserSpec, type Weights } from './denoiser.js';
 import { OnnxEmitter, TapeOps, shapeSize, type Value } from './onnx-autodiff.js';
 import { ONNX_OPSET } from './onnx-export.js';
+import { valueInfo } from './onnx-builders.js';
 
 const { onnx } = onnxProto;
-const FLOAT = 1;
 
 /**
  * The training step of the denoiser as one ONNX graph, built from `denoiserForward` (the
@@ -83,22 +83,6 @@ export function unflattenWeights(layout: ParameterLayout, flat: Float32Array): W
 /** Whether decoupled weight decay applies to a parameter: matrices and the position table. */
 export function decays(shape: number[]): boolean {
   return shape.length === 2;
-}
-
-function valueInfo(name: string, dims: (number | string)[]) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: FLOAT,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) =>
-            typeof d === 'number' ? onnx.TensorShapeProto.Dimension.create({ dimValue: d }) : onnx.TensorShapeProto.Dimension.create({ dimParam: d }),
-          ),
-        }),
-      }),
-    }),
-  });
 }
 
 /** Names of the scalar inputs of the `train` graph, fed each step. */
