@@ -55,6 +55,13 @@ export const audioSchema = z
     fMin: z.number().min(0).default(0),
     /** Default sampleRate / 2. */
     fMax: z.number().positive().optional(),
+    /**
+     * Mel scale of the filterbank: 'slaney' (librosa's default: linear below 1 kHz) or 'htk'
+     * (2595·log10(1 + f/700): more, narrower bands at the low end). Default 'slaney', so
+     * models saved before this key score exactly as they were trained; config/audio.yaml
+     * sets it (docs/audio.md, fifth selection run).
+     */
+    melScale: z.enum(['slaney', 'htk']).default('slaney'),
     /** Frames per model window (W); a multiple of model.patch. */
     frames: z.number().int().min(2).max(4096).default(32),
     /** Frames between scored windows. */
