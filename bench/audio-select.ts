@@ -146,6 +146,10 @@ const RULES: { name: string; use: ClipStatistic[] | null }[] = [
   { name: 'error+bandMax+profile+level', use: ['error', 'bandMax', 'profile', 'level'] },
   // Without level: what the loudness score costs under equal loudness (not eligible).
   { name: 'error+shift+spectrumDb (no level)', use: ['error', 'shift', 'spectrumDb'] },
+  // Fifth run's member (information only: does the max-z rule dilute it?).
+  { name: 'error+spectrum+level', use: ['error', 'spectrum', 'level'] },
+  { name: 'spectrum alone (no level)', use: ['spectrum'] },
+  { name: 'error+spectrum (no level)', use: ['error', 'spectrum'] },
 ];
 
 // ------------------------------------------------------------------------ injection
