@@ -43,7 +43,6 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import FFT from 'fft.js';
 import { audioConfigSchema, type AudioConfig, type AudioSettings } from '../src/features/audio/config.js';
 import { AudioWindower } from '../src/features/audio/features.js';
 import { aggregateScores } from '../src/features/audio/score.js';
@@ -65,6 +64,7 @@ import type { Window } from '../src/ingest/types.js';
 import { Detector } from '../src/scoring/detector.js';
 import { createLogger } from '../src/util/log.js';
 import { Rng } from '../src/util/rng.js';
+import { OLD_KINDS, inject } from './audio-inject.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', process.argv[1]?.includes('/dist/') ? '..' : '');
 const args = process.argv.slice(2);
@@ -146,124 +146,16 @@ const RULES: { name: string; use: ClipStatistic[] | null }[] = [
   { name: 'error+bandMax+profile+level', use: ['error', 'bandMax', 'profile', 'level'] },
   // Without level: what the loudness score costs under equal loudness (not eligible).
   { name: 'error+shift+spectrumDb (no level)', use: ['error', 'shift', 'spectrumDb'] },
+  // Fifth run's member (information only: does the max-z rule dilute it?).
+  { name: 'error+spectrum+level', use: ['error', 'spectrum', 'level'] },
+  { name: 'spectrum alone (no level)', use: ['spectrum'] },
+  { name: 'error+spectrum (no level)', use: ['error', 'spectrum'] },
 ];
 
 // ------------------------------------------------------------------------ injection
 
-const KINDS = ['tones', 'noiseband', 'clicks', 'tilt', 'am'] as const;
+const KINDS = OLD_KINDS;
 type Kind = (typeof KINDS)[number];
-
-const uni = (rng: Rng, a: number, b: number) => a + (b - a) * rng.next();
-const logUni = (rng: Rng, a: number, b: number) => Math.exp(uni(rng, Math.log(a), Math.log(b)));
-
-function rmsOf(x: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return Math.sqrt(s / Math.max(1, x.length));
-}
-
-/** Zero-phase FFT filter with gain(f Hz) (magnitude); returns a new array of x's length. */
-function fftFilter(x: Float32Array, sr: number, gain: (hz: number) => number): Float32Array {
-  let n = 1;
-  while (n < x.length) n *= 2;
-  const fft = new FFT(n);
-  const inp = new Float64Array(n);
-  inp.set(x);
-  const spec = fft.createComplexArray() as number[];
-  fft.realTransform(spec, inp);
-  fft.completeSpectrum(spec);
-  for (let k = 0; k < n; k++) {
-    const hz = (Math.min(k, n - k) * sr) / n;
-    const g = gain(hz);
-    spec[2 * k] *= g;
-    spec[2 * k + 1] *= g;
-  }
-  const out = fft.createComplexArray() as number[];
-  fft.inverseTransform(out, spec);
-  const y = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) y[i] = out[2 * i];
-  return y;
-}
-
-/** Adds `a` to `x` at anomaly-to-normal ratio anrDb (power), in place into a new array. */
-function mixAt(x: Float32Array, a: Float32Array, anrDb: number): Float32Array {
-  const gx = rmsOf(x);
-  const ga = rmsOf(a);
-  const k = ga > 0 ? (gx * 10 ** (anrDb / 20)) / ga : 0;
-  const y = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) y[i] = x[i] + k * a[i];
-  return y;
-}
-
-/** Rescales y to x's RMS (equal loudness). */
-function matchLoudness(y: Float32Array, x: Float32Array): Float32Array {
-  const g = rmsOf(x) / Math.max(1e-12, rmsOf(y));
-  for (let i = 0; i < y.length; i++) y[i] *= g;
-  return y;
-}
-
-/** One injected version of segment x (sample rate sr). Returns the audio and a description. */
-function inject(x: Float32Array, sr: number, kind: Kind, rng: Rng): { y: Float32Array; desc: string } {
-  const n = x.length;
-  const a = new Float32Array(n);
-  let y: Float32Array;
-  let desc: string;
-  if (kind === 'tones') {
-    const fs = [0, 1, 2].map(() => logUni(rng, 150, 6000));
-    for (const f of fs) {
-      const ph = 2 * Math.PI * rng.next();
-      for (let i = 0; i < n; i++) a[i] += Math.sin((2 * Math.PI * f * i) / sr + ph);
-    }
-    const anr = uni(rng, -30, -15);
-    y = mixAt(x, a, anr);
-    desc = `tones ${fs.map((f) => f.toFixed(0)).join('/')} Hz ANR ${anr.toFixed(1)} dB`;
-  } else if (kind === 'noiseband') {
-    const fc = logUni(rng, 300, 6000);
-    const lo = fc * 2 ** (-1 / 6);
-    const hi = fc * 2 ** (1 / 6);
-    for (let i = 0; i < n; i++) a[i] = rng.normal();
-    const band = fftFilter(a, sr, (hz) => (hz >= lo && hz <= hi ? 1 : 0));
-    const period = uni(rng, 0.6, 1.2) * sr;
-    const phase = rng.next() * period;
-    const ramp = 0.01 * sr;
-    for (let i = 0; i < n; i++) {
-      const p = (i + phase) % period;
-      const on = period / 2;
-      const g = p >= on ? 0 : Math.min(1, p / ramp, (on - p) / ramp);
-      band[i] *= g;
-    }
-    const anr = uni(rng, -25, -10);
-    y = mixAt(x, band, anr);
-    desc = `noiseband ${fc.toFixed(0)} Hz ANR ${anr.toFixed(1)} dB`;
-  } else if (kind === 'clicks') {
-    const rate = uni(rng, 4, 25);
-    const f = uni(rng, 1000, 5000);
-    const tau = 0.0015 * sr;
-    const len = Math.round(8 * tau);
-    let t = rng.next() * (sr / rate);
-    while (t < n) {
-      const s = Math.round(t);
-      const ph = 2 * Math.PI * rng.next();
-      for (let j = 0; j < len && s + j < n; j++) a[s + j] += Math.exp(-j / tau) * Math.sin((2 * Math.PI * f * j) / sr + ph);
-      t += (sr / rate) * (1 + 0.02 * (2 * rng.next() - 1));
-    }
-    const anr = uni(rng, -25, -10);
-    y = mixAt(x, a, anr);
-    desc = `clicks ${rate.toFixed(1)}/s ${f.toFixed(0)} Hz ANR ${anr.toFixed(1)} dB`;
-  } else if (kind === 'tilt') {
-    const slope = (rng.next() < 0.5 ? -1 : 1) * uni(rng, 1, 3);
-    y = fftFilter(x, sr, (hz) => 10 ** ((slope * Math.log2(Math.max(hz, 20) / 1000)) / 20));
-    desc = `tilt ${slope.toFixed(2)} dB/oct`;
-  } else {
-    const f = uni(rng, 2, 12);
-    const d = uni(rng, 0.2, 0.5);
-    const ph = 2 * Math.PI * rng.next();
-    y = new Float32Array(n);
-    for (let i = 0; i < n; i++) y[i] = x[i] * (1 + d * Math.sin((2 * Math.PI * f * i) / sr + ph));
-    desc = `am ${f.toFixed(1)} Hz depth ${d.toFixed(2)}`;
-  }
-  return { y: matchLoudness(y, x), desc };
-}
 
 interface Segment {
   fold: number;

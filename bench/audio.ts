@@ -2,7 +2,7 @@
  * Audio feature benchmark: real-time factor (seconds of audio processed per second of
  * compute) for offline and streaming log-mel extraction, 16 kHz mono, on the MIMII clips.
  *
- *   npx tsx bench/audio.ts [dir-of-wavs] [--model <audio-model-dir>]
+ *   npx tsx bench/audio.ts [dir-of-wavs] [--model <audio-model-dir>] [--threads N]
  *
  * Default directory: ../shared/data/audio/mimii_fan_id00_0dB/normal. Not a test: prints
  * figures only. Progress goes to stderr, the results table to stdout.
@@ -37,7 +37,10 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const cliArgs = process.argv.slice(2);
 const modelFlag = cliArgs.indexOf('--model');
 const modelArg = modelFlag >= 0 ? cliArgs[modelFlag + 1] : undefined;
-const dirArg = cliArgs.find((a, i) => !a.startsWith('--') && (i === 0 || cliArgs[i - 1] !== '--model'));
+const threadsFlag = cliArgs.indexOf('--threads');
+/** ORT intra-op threads for (e)/(e2): 0 = ORT's default (all cores); 1 = the one-core real-time factor. */
+const threads = threadsFlag >= 0 ? Number(cliArgs[threadsFlag + 1]) : 0;
+const dirArg = cliArgs.find((a, i) => !a.startsWith('--') && (i === 0 || (cliArgs[i - 1] !== '--model' && cliArgs[i - 1] !== '--threads')));
 const dir = path.resolve(dirArg ?? path.resolve(repoRoot, '../shared/data/audio/mimii_fan_id00_0dB/normal'));
 const N_FFT = 1024;
 const HOP = 512;
@@ -150,7 +153,7 @@ if (!modelDir) {
   quick.train.epochs = 2;
   await runAudioTrainJob({ files: files.slice(0, 3), outDir: modelDir, config: quick, log: silentLogger });
 }
-const det = await Detector.open(modelDir, { provider: 'cpu', intraOpThreads: 0 }, silentLogger);
+const det = await Detector.open(modelDir, { provider: 'cpu', intraOpThreads: threads }, silentLogger);
 const scoringSettings = audioSettingsOf(det);
 await scoreClip(files[0], det); // warm-up
 let scoredWindows = 0;

@@ -31,7 +31,7 @@ import { coreConfigSchema } from './core.js';
 /** The clip / horizon statistics (src/features/audio/clip-stats.ts computes them); here so the schema sits in config. */
 export const CLIP_STATISTICS = ['error', 'peak', 'shift', 'spectrum', 'spectrumDb', 'level', 'bandMax', 'profile', 'knn'] as const;
 export type ClipStatistic = (typeof CLIP_STATISTICS)[number];
-export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'spectrumDb', 'level'];
+export const DEFAULT_CLIP_STATISTICS: ClipStatistic[] = ['error', 'spectrum', 'level'];
 
 export const AUDIO_FEATURES_KIND = 'audio-logmel';
 export const AUDIO_FEATURES_VERSION = 1;
@@ -49,12 +49,19 @@ export const audioSchema = z
     nFft: z.number().int().refine(isPow2, 'nFft must be a power of two').default(1024),
     /** STFT hop in samples (<= nFft). */
     hop: z.number().int().min(1).default(512),
-    /** Default 128: picked label-free (bench/audio-select.ts); config/audio.yaml sets fMin 0 (fourth selection run, docs/audio.md). */
-    nMels: z.number().int().min(1).max(512).default(128),
-    /** Default 0 (any sample rate); config/audio.yaml ships 100 Hz for 16 kHz machine sound. */
+    /** Default 64: picked label-free (fifth selection run, bench/audio-spectral.ts, docs/audio.md). */
+    nMels: z.number().int().min(1).max(512).default(64),
+    /** Default 0 Hz (config/audio.yaml too: fourth selection run). */
     fMin: z.number().min(0).default(0),
     /** Default sampleRate / 2. */
     fMax: z.number().positive().optional(),
+    /**
+     * Mel scale of the filterbank: 'slaney' (librosa's default: linear below 1 kHz) or 'htk'
+     * (2595·log10(1 + f/700): more, narrower bands at the low end). Default 'slaney', so
+     * models saved before this key score exactly as they were trained; config/audio.yaml
+     * sets it (docs/audio.md, fifth selection run).
+     */
+    melScale: z.enum(['slaney', 'htk']).default('slaney'),
     /** Frames per model window (W); a multiple of model.patch. */
     frames: z.number().int().min(2).max(4096).default(32),
     /** Frames between scored windows. */
@@ -81,7 +88,7 @@ export const audioSchema = z
      * band), spectrum / spectrumDb (pooled log-mel shape per band, standardised / dB),
      * level (RMS level, dB FS), bandMax (most changed band), profile (per-band mean + sd,
      * diagonal Mahalanobis), knn (nearest reference profile). Default chosen label-free
-     * (docs/audio.md, fourth selection run).
+     * (docs/audio.md: fourth selection run for the members, fifth for spectrum over spectrumDb).
      */
     clipScores: z.array(z.enum(CLIP_STATISTICS)).min(1).default([...DEFAULT_CLIP_STATISTICS]),
     /**

@@ -25,7 +25,7 @@ export interface AudioWindowerOptions {
 
 /** Mel options for the ingest feature code, from audio settings. */
 export function melOptions(a: AudioSettings) {
-  return { sampleRate: a.sampleRate, nFft: a.nFft, hop: a.hop, nMels: a.nMels, fMin: a.fMin, fMax: a.fMax ?? a.sampleRate / 2 };
+  return { sampleRate: a.sampleRate, nFft: a.nFft, hop: a.hop, nMels: a.nMels, fMin: a.fMin, fMax: a.fMax ?? a.sampleRate / 2, melScale: a.melScale ?? 'slaney' };
 }
 
 /** Centre frequency (Hz) of each mel band. */

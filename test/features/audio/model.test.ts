@@ -10,7 +10,7 @@ import { readWav } from '../../../src/ingest/audio/index.js';
 import type { Window } from '../../../src/ingest/types.js';
 import type { ScoreEvent } from '../../../src/scoring/types.js';
 import { Rng } from '../../../src/util/rng.js';
-import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND } from '../../../src/features/audio/config.js';
+import { audioSettingsFromFeatures, AUDIO_FEATURES_KIND, DEFAULT_CLIP_STATISTICS } from '../../../src/features/audio/config.js';
 import { aggregateScores, audioSettingsOf, labelFromPath, lookupLabel, readLabelsCsv, scoreClip, type ClipScore } from '../../../src/features/audio/score.js';
 import { runAudioTrainJob } from '../../../src/features/audio/train.js';
 import { aucRoc } from '../../../src/eval/metrics.js';
@@ -264,7 +264,7 @@ calibration: { targetFalseAlarmRate: 0.01 }
     // The combined clip decision flags the tone clip, not the normal one; the z columns are filled.
     expect([normalRow[5], abnormalRow[5]]).toEqual(['0', '1']);
     expect(Number(abnormalRow[11])).toBeGreaterThan(Number(normalRow[11]));
-    expect(['error', 'spectrumDb', 'level']).toContain(abnormalRow[12]);
+    expect(DEFAULT_CLIP_STATISTICS).toContain(abnormalRow[12]);
     expect(abnormalRow.slice(13).every((v) => Number.isFinite(Number(v)))).toBe(true);
   });
 });
