@@ -34,6 +34,7 @@ import {
   type NabDetection,
 } from './nab.js';
 import { fusedResult, insertionGuard, memoryWindowScores, unitSurprises, type MemoryWindowScores, type UnitSurprises } from './fusion.js';
+import { isCustomResolution, memoryAtResolution, scoresAtRows, unitResolution } from './resolution.js';
 import { postprocessRows, windowScoresToRows } from './rows.js';
 import { runUnits, type RunUnitsOptions } from './runner.js';
 import { globToRegExp } from '../util/glob.js';
@@ -472,7 +473,7 @@ export async function fuseResults(
   for (let i = 0; i < units.length; i++) {
     const base = unitSurprises(results[i], config);
     if (withMemory) {
-      const m = await memoryWindowScores(units[i], config, insertionGuard(parts, base));
+      const m = await memoryAtRows(units[i], results[i], config, insertionGuard(parts, base));
       memory.push(m);
       surprises.push(unitSurprises(results[i], config, m));
     } else surprises.push(base);
@@ -487,6 +488,29 @@ export async function fuseResults(
     results: results.map((r, i) => fusedResult(r, set, surprises[i], config)),
   }));
   return { fused, variants, memory: withMemory ? memory : undefined };
+}
+
+/**
+ * The window memory's scores at the detector's windows. At a resolution other than every
+ * row with the configured window (evaluate.resolution), the memory scores its own coarse
+ * window ending at every row (src/eval/resolution.ts) and the detector's windows take the
+ * score of the coarse window ending at their last row (0 before the first one); the
+ * insertion guard sees the other parts of the detector's window ending at the same row.
+ */
+export async function memoryAtRows(unit: EvalUnit, result: UnitResult, config: EvaluateConfig, guard: (k: number, memorySurprise: number) => number): Promise<MemoryWindowScores> {
+  const res = unitResolution(config, unit.trainFile ? countRows(unit.trainFile, config.data.delimiter) : (unit.trainRows ?? 0));
+  if (!isCustomResolution(res, config)) return memoryWindowScores(unit, config, guard);
+  const detectorIndex = new Map(result.windowEnd.map((e, k) => [e, k]));
+  const m = await memoryAtResolution(unit, config, res, (row, s) => {
+    const k = detectorIndex.get(row);
+    return k === undefined ? s : guard(k, s);
+  });
+  return {
+    ...m,
+    windowEnd: [...result.windowEnd],
+    score: scoresAtRows(m.windowEnd, m.score, result.windowEnd, 0),
+    surprise: scoresAtRows(m.windowEnd, m.surprise, result.windowEnd, 0),
+  };
 }
 
 export interface TimingSummary {
