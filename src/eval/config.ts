@@ -92,21 +92,33 @@ export const memorySchema = z
   })
   .strict();
 
+const resolutionShape = {
+  /**
+   * Rows averaged into one step of the window memory's windows (src/eval/resolution.ts):
+   * the memory's window ending at each row is `windowLength` means of `rowsPerStep`
+   * rows. auto: floor(normal rows / (probationWindows x windowLength)), at least 1
+   * (ARTime's rule: the probationary period holds about 13 windows). 1 with the
+   * configured window length: the memory reads the detector's windows (as before).
+   * The network part always reads every row with the configured window.
+   */
+  rowsPerStep: z.union([z.literal('auto'), z.number().int().min(1)]).default(1),
+  /** Window length of the memory, in steps; null: the configured window.length. */
+  windowLength: z.number().int().min(2).nullable().default(null),
+  /** rowsPerStep auto: how many windows the normal data (NAB: the probationary period) should hold. */
+  probationWindows: z.number().int().min(1).default(13),
+};
+
+export const resolutionSpecSchema = z.object(resolutionShape).strict();
+
 export const resolutionSchema = z
   .object({
+    ...resolutionShape,
     /**
-     * Rows averaged into one step of the window memory's windows (src/eval/resolution.ts):
-     * the memory's window ending at each row is `windowLength` means of `rowsPerStep`
-     * rows. auto: floor(normal rows / (probationWindows x windowLength)), at least 1
-     * (ARTime's rule: the probationary period holds about 13 windows). 1 with the
-     * configured window length: the memory reads the detector's windows (as before).
-     * The network part always reads every row with the configured window.
+     * Further resolutions, each with a memory of its own (same memory settings); the
+     * memory part's surprise is then the largest of theirs minus log10 of their number
+     * (the fusion rule of src/scoring/fusion.ts). Empty: one resolution.
      */
-    rowsPerStep: z.union([z.literal('auto'), z.number().int().min(1)]).default(1),
-    /** Window length of the memory, in steps; null: the configured window.length. */
-    windowLength: z.number().int().min(2).nullable().default(null),
-    /** rowsPerStep auto: how many windows the normal data (NAB: the probationary period) should hold. */
-    probationWindows: z.number().int().min(1).default(13),
+    also: z.array(resolutionSpecSchema).default([]),
   })
   .strict();
 
@@ -154,4 +166,5 @@ export type PostprocessConfig = z.infer<typeof postprocessSchema>;
 export type MemoryConfig = z.infer<typeof memorySchema>;
 export type FusionPart = z.infer<typeof fusionPartSchema>;
 export type ResolutionConfig = z.infer<typeof resolutionSchema>;
+export type ResolutionSpec = z.infer<typeof resolutionSpecSchema>;
 export type AdaptationConfig = z.infer<typeof adaptationSchema>;

@@ -34,7 +34,8 @@ import {
   type NabDetection,
 } from './nab.js';
 import { fusedResult, insertionGuard, memoryWindowScores, unitSurprises, type MemoryWindowScores, type UnitSurprises } from './fusion.js';
-import { isCustomResolution, memoryAtResolution, scoresAtRows, unitResolution } from './resolution.js';
+import { isCustomResolution, memoryAtResolution, scoresAtRows, unitResolution, type Resolution } from './resolution.js';
+import { fuseSurprises } from '../scoring/fusion.js';
 import { postprocessRows, windowScoresToRows } from './rows.js';
 import { runUnits, type RunUnitsOptions } from './runner.js';
 import { globToRegExp } from '../util/glob.js';
@@ -496,9 +497,38 @@ export async function fuseResults(
  * window ending at every row (src/eval/resolution.ts) and the detector's windows take the
  * score of the coarse window ending at their last row (0 before the first one); the
  * insertion guard sees the other parts of the detector's window ending at the same row.
+ * With further resolutions (`resolution.also`) each has a memory of its own and the
+ * surprise is the fusion of theirs (largest minus log10 of their number); each memory's
+ * insertion guard sees its own surprise, not the fused one (they stream one after the
+ * other). `score` is then that fused surprise too.
  */
 export async function memoryAtRows(unit: EvalUnit, result: UnitResult, config: EvaluateConfig, guard: (k: number, memorySurprise: number) => number): Promise<MemoryWindowScores> {
-  const res = unitResolution(config, unit.trainFile ? countRows(unit.trainFile, config.data.delimiter) : (unit.trainRows ?? 0));
+  const normalRows = unit.trainFile ? countRows(unit.trainFile, config.data.delimiter) : (unit.trainRows ?? 0);
+  const specs = [config.evaluate.resolution, ...config.evaluate.resolution.also];
+  const each: MemoryWindowScores[] = [];
+  for (const spec of specs) each.push(await memoryAtResolutionOfRows(unit, result, config, unitResolution(config, normalRows, spec), guard));
+  if (each.length === 1) return each[0];
+  const surprise = result.windowEnd.map((_, k) => fuseSurprises(each.map((m) => m.surprise[k])));
+  const sum = (f: (m: MemoryWindowScores) => number) => each.reduce((a, m) => a + f(m), 0);
+  return {
+    windowEnd: [...result.windowEnd],
+    score: surprise,
+    surprise,
+    size: sum((m) => m.size),
+    inserted: sum((m) => m.inserted),
+    bytes: sum((m) => m.bytes),
+    flopsPerWindow: sum((m) => m.flopsPerWindow),
+    seconds: sum((m) => m.seconds),
+  };
+}
+
+async function memoryAtResolutionOfRows(
+  unit: EvalUnit,
+  result: UnitResult,
+  config: EvaluateConfig,
+  res: Resolution,
+  guard: (k: number, memorySurprise: number) => number,
+): Promise<MemoryWindowScores> {
   if (!isCustomResolution(res, config)) return memoryWindowScores(unit, config, guard);
   const detectorIndex = new Map(result.windowEnd.map((e, k) => [e, k]));
   const m = await memoryAtResolution(unit, config, res, (row, s) => {

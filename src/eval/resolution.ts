@@ -20,7 +20,7 @@ import { calibratedSurprise } from '../scoring/fusion.js';
 import { calibrateMemory, StreamMemory, WindowMemory } from '../scoring/memory.js';
 import type { SeriesRecord } from '../ingest/types.js';
 import { InputError } from '../util/errors.js';
-import type { EvaluateConfig } from './config.js';
+import type { EvaluateConfig, ResolutionSpec } from './config.js';
 import { unitRecords, type EvalUnit } from './engine.js';
 import type { MemoryWindowScores } from './fusion.js';
 
@@ -31,9 +31,8 @@ export interface Resolution {
   windowLength: number;
 }
 
-/** The configured resolution of a unit whose normal data has `normalRows` rows. */
-export function unitResolution(config: EvaluateConfig, normalRows: number): Resolution {
-  const r = config.evaluate.resolution;
+/** A configured resolution (by default the first one) of a unit whose normal data has `normalRows` rows. */
+export function unitResolution(config: EvaluateConfig, normalRows: number, r: ResolutionSpec = config.evaluate.resolution): Resolution {
   const windowLength = r.windowLength ?? config.window.length;
   const rowsPerStep = r.rowsPerStep === 'auto' ? autoRowsPerStep(normalRows, windowLength, r.probationWindows) : r.rowsPerStep;
   return { rowsPerStep, windowLength };

@@ -98,6 +98,17 @@ describe('the memory at a coarser resolution (a unit streamed end to end)', () =
     expect(normalCoarse).toBeLessThan(0.1);
   });
 
+  it('fuses the memories of further resolutions: the largest surprise minus log10 of their number', async () => {
+    const fine = await memoryAtRows(unit, detectorWindows, configWith({}), (_k, s) => s);
+    const coarse = await memoryAtRows(unit, detectorWindows, configWith({ rowsPerStep: 8, windowLength: 8 }), (_k, s) => s);
+    const both = await memoryAtRows(unit, detectorWindows, configWith({ also: [{ rowsPerStep: 8, windowLength: 8 }] }), (_k, s) => s);
+    expect(both.windowEnd).toEqual(detectorWindows.windowEnd);
+    both.surprise.forEach((s, k) => expect(s).toBeCloseTo(Math.max(0, Math.max(fine.surprise[k], coarse.surprise[k]) - Math.log10(2)), 12));
+    expect(both.size).toBe(fine.size + coarse.size);
+    // The fused memory keeps the coarse memory's view of the shift.
+    expect(flaggedShare(both.surprise, shift.from + 200, shift.to)).toBeGreaterThan(0.5);
+  });
+
   it('asks the insertion guard about the detector window ending at the same row', async () => {
     const asked: number[] = [];
     const config = evaluateConfigSchema.parse({
