@@ -92,6 +92,36 @@ export const memorySchema = z
   })
   .strict();
 
+const resolutionShape = {
+  /**
+   * Rows averaged into one step of the window memory's windows (src/eval/resolution.ts):
+   * the memory's window ending at each row is `windowLength` means of `rowsPerStep`
+   * rows. auto: floor(normal rows / (probationWindows x windowLength)), at least 1
+   * (ARTime's rule: the probationary period holds about 13 windows). 1 with the
+   * configured window length: the memory reads the detector's windows (as before).
+   * The network part always reads every row with the configured window.
+   */
+  rowsPerStep: z.union([z.literal('auto'), z.number().int().min(1)]).default(1),
+  /** Window length of the memory, in steps; null: the configured window.length. */
+  windowLength: z.number().int().min(2).nullable().default(null),
+  /** rowsPerStep auto: how many windows the normal data (NAB: the probationary period) should hold. */
+  probationWindows: z.number().int().min(1).default(13),
+};
+
+export const resolutionSpecSchema = z.object(resolutionShape).strict();
+
+export const resolutionSchema = z
+  .object({
+    ...resolutionShape,
+    /**
+     * Further resolutions, each with a memory of its own (same memory settings); the
+     * memory part's surprise is then the largest of theirs minus log10 of their number
+     * (the fusion rule of src/scoring/fusion.ts). Empty: one resolution.
+     */
+    also: z.array(resolutionSpecSchema).default([]),
+  })
+  .strict();
+
 export const fusionPartSchema = z.enum(['network', 'memory', 'residual']);
 
 export const fusionSchema = z
@@ -115,6 +145,8 @@ export const evaluateSectionSchema = z
     baselines: baselinesSchema.default(baselinesSchema.parse({})),
     memory: memorySchema.default(memorySchema.parse({})),
     fusion: fusionSchema.default(fusionSchema.parse({})),
+    /** Time resolution of the window memory (a NAB streaming choice of issue 11; report time, like the memory). */
+    resolution: resolutionSchema.default(resolutionSchema.parse({})),
     /** labelled-csv: name of the 0/1 label column (never given to the model). */
     labelColumn: z.string().min(1).default('label'),
     /** labelled-csv without a `<name>_train.csv`: the first fraction of rows is the training data. */
@@ -133,4 +165,6 @@ export type EvaluateSection = z.infer<typeof evaluateSectionSchema>;
 export type PostprocessConfig = z.infer<typeof postprocessSchema>;
 export type MemoryConfig = z.infer<typeof memorySchema>;
 export type FusionPart = z.infer<typeof fusionPartSchema>;
+export type ResolutionConfig = z.infer<typeof resolutionSchema>;
+export type ResolutionSpec = z.infer<typeof resolutionSpecSchema>;
 export type AdaptationConfig = z.infer<typeof adaptationSchema>;

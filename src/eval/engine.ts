@@ -180,11 +180,12 @@ export async function unitKey(unit: EvalUnit, config: EvaluateConfig, codeVersio
   const { runtime: _runtime, evaluate, ...core } = config;
   void _runtime;
   // Post-processing is applied after the cache, so changing it reuses the scored windows.
-  // So are the window memory and the fusion of calibrated surprises (report time).
-  const { postprocess: _pp, memory: _mem, fusion: _fu, ...scoringRelevant } = evaluate;
+  // So are the window memory, its resolution and the fusion of calibrated surprises (report time).
+  const { postprocess: _pp, memory: _mem, fusion: _fu, resolution: _res, ...scoringRelevant } = evaluate;
   void _pp;
   void _mem;
   void _fu;
+  void _res;
   // NAB baselines are computed at report time (nabBaselineScores), never by runUnit.
   if (unit.corpus === 'nab') scoringRelevant.baselines = { ...scoringRelevant.baselines, enabled: false };
   h.update(JSON.stringify({ v: EVAL_CACHE_VERSION, codeVersion, corpus: unit.corpus, id: unit.id, trainRows: unit.trainRows, core, eval: scoringRelevant }));

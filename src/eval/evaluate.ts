@@ -34,6 +34,8 @@ import {
   type NabDetection,
 } from './nab.js';
 import { fusedResult, insertionGuard, memoryWindowScores, unitSurprises, type MemoryWindowScores, type UnitSurprises } from './fusion.js';
+import { isCustomResolution, memoryAtResolution, scoresAtRows, unitResolution, type Resolution } from './resolution.js';
+import { fuseSurprises } from '../scoring/fusion.js';
 import { postprocessRows, windowScoresToRows } from './rows.js';
 import { runUnits, type RunUnitsOptions } from './runner.js';
 import { globToRegExp } from '../util/glob.js';
@@ -472,7 +474,7 @@ export async function fuseResults(
   for (let i = 0; i < units.length; i++) {
     const base = unitSurprises(results[i], config);
     if (withMemory) {
-      const m = await memoryWindowScores(units[i], config, insertionGuard(parts, base));
+      const m = await memoryAtRows(units[i], results[i], config, insertionGuard(parts, base));
       memory.push(m);
       surprises.push(unitSurprises(results[i], config, m));
     } else surprises.push(base);
@@ -487,6 +489,58 @@ export async function fuseResults(
     results: results.map((r, i) => fusedResult(r, set, surprises[i], config)),
   }));
   return { fused, variants, memory: withMemory ? memory : undefined };
+}
+
+/**
+ * The window memory's scores at the detector's windows. At a resolution other than every
+ * row with the configured window (evaluate.resolution), the memory scores its own coarse
+ * window ending at every row (src/eval/resolution.ts) and the detector's windows take the
+ * score of the coarse window ending at their last row (0 before the first one); the
+ * insertion guard sees the other parts of the detector's window ending at the same row.
+ * With further resolutions (`resolution.also`) each has a memory of its own and the
+ * surprise is the fusion of theirs (largest minus log10 of their number); each memory's
+ * insertion guard sees its own surprise, not the fused one (they stream one after the
+ * other). `score` is then that fused surprise too.
+ */
+export async function memoryAtRows(unit: EvalUnit, result: UnitResult, config: EvaluateConfig, guard: (k: number, memorySurprise: number) => number): Promise<MemoryWindowScores> {
+  const normalRows = unit.trainFile ? countRows(unit.trainFile, config.data.delimiter) : (unit.trainRows ?? 0);
+  const specs = [config.evaluate.resolution, ...config.evaluate.resolution.also];
+  const each: MemoryWindowScores[] = [];
+  for (const spec of specs) each.push(await memoryAtResolutionOfRows(unit, result, config, unitResolution(config, normalRows, spec), guard));
+  if (each.length === 1) return each[0];
+  const surprise = result.windowEnd.map((_, k) => fuseSurprises(each.map((m) => m.surprise[k])));
+  const sum = (f: (m: MemoryWindowScores) => number) => each.reduce((a, m) => a + f(m), 0);
+  return {
+    windowEnd: [...result.windowEnd],
+    score: surprise,
+    surprise,
+    size: sum((m) => m.size),
+    inserted: sum((m) => m.inserted),
+    bytes: sum((m) => m.bytes),
+    flopsPerWindow: sum((m) => m.flopsPerWindow),
+    seconds: sum((m) => m.seconds),
+  };
+}
+
+async function memoryAtResolutionOfRows(
+  unit: EvalUnit,
+  result: UnitResult,
+  config: EvaluateConfig,
+  res: Resolution,
+  guard: (k: number, memorySurprise: number) => number,
+): Promise<MemoryWindowScores> {
+  if (!isCustomResolution(res, config)) return memoryWindowScores(unit, config, guard);
+  const detectorIndex = new Map(result.windowEnd.map((e, k) => [e, k]));
+  const m = await memoryAtResolution(unit, config, res, (row, s) => {
+    const k = detectorIndex.get(row);
+    return k === undefined ? s : guard(k, s);
+  });
+  return {
+    ...m,
+    windowEnd: [...result.windowEnd],
+    score: scoresAtRows(m.windowEnd, m.score, result.windowEnd, 0),
+    surprise: scoresAtRows(m.windowEnd, m.surprise, result.windowEnd, 0),
+  };
 }
 
 export interface TimingSummary {
